@@ -1,0 +1,1 @@
+"""The Tk label editor (thin: converts canvas coordinates and calls `engine.Editor`)."""
