@@ -242,3 +242,10 @@ class Label:
     review: bool = False
     media: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+def shape_to_json(shape: Shape) -> dict:
+    """A polygon or a box as JSON, pixel-edge coordinates rounded to 0.01 px."""
+    if isinstance(shape, Box):
+        return {"type": "bounding_box", "box": [round(v, 2) for v in shape.as_list()]}
+    return {"type": "polygon", "parts": shape.to_json()}

@@ -1,0 +1,32 @@
+# Two commands do all set-up: `make demo` (the main job) and `make test` (the suite).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench sample-media clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## Segment the bundled sample media with the default (weight-free) segmenter: out/demo/
+demo: $(STAMP)
+	$(PY) -m engine.cli demo --out out/demo
+
+## Run the whole test suite.
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Speed benchmarks with ratios against bare baselines (figures go to docs/BENCHMARKS.md).
+bench: $(STAMP)
+	$(PY) -m engine.cli bench all --out out/bench.json
+
+## Regenerate sample_media/ (deterministic).
+sample-media: $(STAMP)
+	$(PY) tools/make_sample_media.py
+
+clean:
+	rm -rf out .pytest_cache

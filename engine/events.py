@@ -1,0 +1,81 @@
+"""The session log: every Editor call becomes one `Event`.
+
+Coordinates inside events are normalised to [0, 1] (pixel centre ``x`` of a ``W``-wide
+frame is stored as ``(x + 0.5) / W``) so that a session replays at another resolution.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+EVENT_KINDS = (
+    "open",
+    "goto",
+    "class",
+    "sam",
+    "click",
+    "box",
+    "reset",
+    "apply",
+    "quality",
+    "candidate",
+    "permanent",
+)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Editor call.
+
+    kind: one of `EVENT_KINDS`.
+    frame_index: the frame the call acted on (None before media is open).
+    data: JSON-able arguments, coordinates normalised to [0, 1].
+    time: wall-clock seconds since the epoch when it happened.
+    """
+
+    kind: str
+    frame_index: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {self.kind!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "frame": self.frame_index, "data": dict(self.data), "time": self.time}
+
+
+class SessionLog:
+    """An append-only list of events with listeners (the store, the UI status bar)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None:
+        self._listeners.append(listener)
+
+    def append(self, event: Event) -> Event:
+        self.events.append(event)
+        for listener in self._listeners:
+            listener(event)
+        return event
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def kinds(self) -> list[str]:
+        return [event.kind for event in self.events]
+
+
+def normalise_point(x: float, y: float, width: int, height: int) -> tuple[float, float]:
+    """Pixel-centre coordinates -> [0, 1] fractions of the frame."""
+    return ((x + 0.5) / width, (y + 0.5) / height)
+
+
+def denormalise_point(u: float, v: float, width: int, height: int) -> tuple[float, float]:
+    """[0, 1] fractions -> pixel-centre coordinates in a ``width``×``height`` frame."""
+    return (u * width - 0.5, v * height - 0.5)

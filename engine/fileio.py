@@ -1,0 +1,56 @@
+"""Atomic writes: a crash leaves either the old file or the new one, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ExportError
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    return path
+
+
+def atomic_write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented UTF-8 JSON, atomically."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an H×W×3 uint8 RGB (or H×W uint8) image; the format follows the suffix."""
+    import cv2
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _IMAGE_SUFFIXES:
+        raise ExportError(f"{path}: unknown image type {suffix!r}; use one of {', '.join(_IMAGE_SUFFIXES)}")
+    pixels = image[..., ::-1] if image.ndim == 3 else image
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(pixels))
+    if not ok:
+        raise ExportError(f"{path}: image encoding failed")
+    return atomic_write_bytes(path, encoded.tobytes())

@@ -1,0 +1,214 @@
+"""Probe a video with PyAV: a frame index built from the container, and sanity checks.
+
+The index (presentation timestamps of every frame, sorted, with keyframe flags) comes from
+demuxing packets, which reads the file but decodes nothing. Both video backends use it:
+it is the reference that decord's own count is checked against, and PyAV's random access
+maps timestamps to frame indices with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import MediaError
+
+# A leading run of undecodable packets longer than this is not "a cut mid-GOP" but junk.
+_MAX_LEADING_PACKETS = 1000
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What the container says about a video, checked against one decoded frame.
+
+    pts: N int64, sorted presentation timestamps (stream time base) of the frames that
+        decode; frame ``i`` is the one with ``pts[i]``.
+    keyframes: N bool, True where a decoder can start.
+    timestamps: N float64, seconds from the stream's start time.
+    first_frame: H×W×3 uint8 RGB, frame 0 as PyAV decodes it (display rotation applied).
+    quarter_turns: counter-clockwise quarter turns (``np.rot90``'s k) that the stream's
+        display matrix asks for, as phones record portrait video; width and height are
+        the displayed (rotated) size, as decord reports them.
+    skipped_leading: packets before the first decodable frame (a stream cut mid-GOP),
+        left out of the index.
+    """
+
+    path: Path
+    stream_index: int
+    container_format: str
+    codec: str
+    pix_fmt: str
+    width: int
+    height: int
+    fps: float
+    time_base: Fraction
+    pts: np.ndarray
+    keyframes: np.ndarray
+    timestamps: np.ndarray
+    header_frames: int
+    skipped_leading: int
+    first_frame: np.ndarray
+    quarter_turns: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pts)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def open_container(path: Path):
+    """``av.open`` with every failure turned into a `MediaError` naming the path."""
+    import av
+
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or _first_line(exc)  # strerror: without the path again
+        raise MediaError(
+            f"{path}: not a readable video: corrupt, truncated or not a video ({reason})"
+        ) from exc
+
+
+def pick_video_stream(container, path: Path):
+    """The first video stream that is not an attached cover picture."""
+    import av
+
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise MediaError(f"{path}: has no video stream")
+
+
+def _demux_index(container, stream, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import av
+
+    pts: list[int | None] = []
+    keys: list[bool] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the flush packet at the end
+                continue
+            pts.append(packet.pts if packet.pts is not None else packet.dts)
+            keys.append(bool(packet.is_keyframe))
+    except av.FFmpegError as exc:
+        raise MediaError(
+            f"{path}: corrupt video data after {len(pts)} frames ({_first_line(exc)})"
+        ) from exc
+    if not pts:
+        raise MediaError(f"{path}: video has no frames")
+    if any(p is None for p in pts):
+        # No timestamps at all (rare raw streams): decode order is presentation order.
+        pts = list(range(len(pts)))
+    order = np.argsort(np.asarray(pts, np.int64), kind="stable")
+    return np.asarray(pts, np.int64)[order], np.asarray(keys, bool)[order]
+
+
+def _decode_first(path: Path, stream_index: int, max_packets: int):
+    """The first frame the decoder produces from the start of the file, or None."""
+    import av
+
+    with open_container(path) as container:
+        stream = container.streams[stream_index]
+        seen = 0
+        for packet in container.demux(stream):
+            try:
+                frames = stream.codec_context.decode(packet)
+            except av.FFmpegError:
+                frames = []  # a leading packet that references frames before the cut
+            if frames:
+                return frames[0]
+            seen += 1
+            if seen > max_packets:
+                break
+    return None
+
+
+def _check_complete(container, stream, path: Path, pts: np.ndarray, fps: float) -> None:
+    """Raise `MediaError` when the container promises more video than its packets hold."""
+    header = int(stream.frames or 0)
+    if header > len(pts):
+        raise MediaError(
+            f"{path}: truncated video: the container lists {header} frames but only "
+            f"{len(pts)} are present"
+        )
+    tb = stream.time_base
+    if stream.duration is not None and tb:
+        end = float((stream.duration + (stream.start_time or 0)) * tb)
+        last = float(pts[-1] * tb)
+    elif container.duration and len(container.streams) == 1 and tb:
+        end = container.duration / 1_000_000 + (container.start_time or 0) / 1_000_000
+        last = float(pts[-1] * tb)
+    else:
+        return
+    missing = end - (last + 1.0 / fps)
+    if missing > max(3.0 / fps, 0.5):
+        raise MediaError(
+            f"{path}: truncated video: the container says it lasts until {end:.2f} s but "
+            f"frames stop at {last:.2f} s"
+        )
+
+
+def _frame_rate(stream, pts: np.ndarray, tb: Fraction) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate is not None and rate > 0:
+            return float(rate)
+    if len(pts) > 1:
+        step = float(np.median(np.diff(pts)) * tb)
+        if step > 0:
+            return 1.0 / step
+    return 25.0  # one frame and no declared rate: any positive value will do
+
+
+def probe_video(path: Path) -> VideoProbe:
+    """Index and check a video file; raises `MediaError` when it is unreadable, has no
+    video stream or no frames, is truncated, or no frame decodes."""
+    with open_container(path) as container:
+        stream = pick_video_stream(container, path)
+        tb = stream.time_base or Fraction(1, 1)
+        pts, keys = _demux_index(container, stream, path)
+        fps = _frame_rate(stream, pts, tb)
+        _check_complete(container, stream, path, pts, fps)
+        info = dict(
+            stream_index=stream.index,
+            container_format=container.format.name,
+            codec=stream.codec_context.name,
+            pix_fmt=str(stream.codec_context.pix_fmt),
+            header_frames=int(stream.frames or 0),
+        )
+        origin = stream.start_time if stream.start_time is not None else int(pts[0])
+    first = _decode_first(path, info["stream_index"], min(len(pts), _MAX_LEADING_PACKETS))
+    if first is None:
+        raise MediaError(f"{path}: corrupt video: no frame can be decoded")
+    skipped = 0
+    if first.pts is not None and first.pts in set(pts.tolist()):
+        # Packets before the first decodable frame belong to a GOP whose keyframe was cut
+        # away; no decoder can show them, so they are not frames of this video.
+        keep = pts >= first.pts
+        skipped = int((~keep).sum())
+        pts, keys = pts[keep], keys[keep]
+    keys = keys.copy()
+    keys[0] = True  # decoding from the start of the file always reaches frame 0
+    timestamps = (pts - origin).astype(np.float64) * float(tb)
+    turns = int(round((getattr(first, "rotation", 0) or 0) / 90)) % 4
+    rgb = np.ascontiguousarray(np.rot90(first.to_ndarray(format="rgb24"), turns))
+    return VideoProbe(
+        path=path,
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        quarter_turns=turns,
+        fps=fps,
+        time_base=Fraction(tb),
+        pts=pts,
+        keyframes=keys,
+        timestamps=timestamps,
+        skipped_leading=skipped,
+        first_frame=rgb,
+        **info,
+    )
