@@ -22,7 +22,7 @@ test: $(STAMP)
 
 ## Speed benchmarks with ratios against bare baselines (figures go to docs/BENCHMARKS.md).
 bench: $(STAMP)
-	$(PY) -m engine.cli bench all --out out/bench.json
+	benchmarks/run.sh
 
 ## Regenerate sample_media/ (deterministic).
 sample-media: $(STAMP)

@@ -7,6 +7,7 @@ Each command lives in `engine.commands`; this module only parses and turns a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from engine.errors import FramewiseError
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch is imported: spinning OpenMP threads starve everything else on small CPUs.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     from engine import commands

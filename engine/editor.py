@@ -77,6 +77,7 @@ class Editor:
         self.selection = Selection()
         self.media_name = ""
         self._server = None
+        self._owns_source = False
         self._server_options = dict(frame_server_options or {})
 
     # -- media and navigation -------------------------------------------------------
@@ -87,8 +88,8 @@ class Editor:
         from engine.media import open_media
 
         source = open_media(media) if isinstance(media, (str, Path)) else media
-        if self._server is not None:
-            self._server.close()
+        self.close()
+        self._owns_source = isinstance(media, (str, Path))
         self._server = FrameServer(source, self.segmenter, quality=self.quality, **self._server_options)
         self.media_name = str(getattr(source, "path", media))
         self.frame_index = 0
@@ -263,6 +264,8 @@ class Editor:
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            if self._owns_source:
+                self._server.source.close()
             self._server = None
 
     def __enter__(self) -> "Editor":

@@ -103,12 +103,20 @@ class _Reader:
                     self._vr = None
             if self._vr is None:
                 self._open()
-            frame = self._vr[index].asnumpy()
-            self._position = index + 1
-            self._last_access = time.monotonic()
             if not self._dirty:
                 self._dirty = True
                 self._cond.notify()
+            try:
+                if index == self._position:
+                    frame = self._vr.next().asnumpy()
+                else:
+                    frame = self._vr[index].asnumpy()  # seek_accurate + next
+            except BaseException:
+                self._position = -1  # decord's position is unknown now: seek next time
+                raise
+            finally:
+                self._last_access = time.monotonic()
+            self._position = index + 1
             return frame
 
     def park(self) -> None:
@@ -147,6 +155,7 @@ class DecordVideoSource(FrameSource):
 
     CHUNK_BYTES = 96 << 20
     MAX_CHUNK_FRAMES = 32
+    FIRST_CHUNK_FRAMES = 4
 
     def __init__(self, probe: VideoProbe, reader: _Reader) -> None:
         super().__init__(
@@ -175,7 +184,7 @@ class DecordVideoSource(FrameSource):
             if n != probe.num_frames:
                 raise DecordRejected(f"decord counts {n} frames, the container {probe.num_frames}")
             expected = (probe.height, probe.width, 3)
-            for index in (0, n - 1):
+            for index in (0, probe.tail_check_index):
                 try:
                     frame = reader.read(index)
                 except Exception as exc:
@@ -208,14 +217,23 @@ class DecordVideoSource(FrameSource):
             raise MediaError(f"{self.path}: frame {index} cannot be decoded ({_first_line(exc)})") from exc
 
     def _iter(self, start: int, stop: int, step: int) -> Iterator[np.ndarray]:
-        per_chunk = max(1, min(self.MAX_CHUNK_FRAMES, self.CHUNK_BYTES // self.frame_nbytes))
+        # Chunks start small (a fast consumer then reuses a few buffers) and double each
+        # time the reader was parked while the consumer worked on one: a slow consumer
+        # pays one keyframe re-seek per chunk, so its chunks grow to the byte budget.
+        largest = max(1, min(self.MAX_CHUNK_FRAMES, self.CHUNK_BYTES // self.frame_nbytes))
+        per_chunk = min(self.FIRST_CHUNK_FRAMES, largest)
         indices = range(start, stop, step)
-        for offset in range(0, len(indices), per_chunk):
+        offset = 0
+        while offset < len(indices):
             with self._lock:
                 self._check_open()
                 chunk = deque([self._read(i) for i in indices[offset : offset + per_chunk]])
+                parks = self._reader.parks
+            offset += per_chunk
             while chunk:
                 yield chunk.popleft()
+            if self._reader.parks != parks:
+                per_chunk = min(2 * per_chunk, largest)
 
     def _release(self) -> None:
         self._reader.close()

@@ -20,6 +20,11 @@ from engine.errors import MediaError
 _MAX_LEADING_PACKETS = 1000
 
 
+# Decoding the last frame at open proves the tail decodes, but costs decoding from its
+# keyframe; past this many frames the last keyframe is checked instead.
+TAIL_CHECK_MAX_DECODE = 120
+
+
 @dataclass(frozen=True)
 class VideoProbe:
     """What the container says about a video, checked against one decoded frame.
@@ -56,6 +61,14 @@ class VideoProbe:
     @property
     def num_frames(self) -> int:
         return len(self.pts)
+
+    @property
+    def tail_check_index(self) -> int:
+        """The frame to decode at open to check the tail: the last one, or the last
+        keyframe when the last GOP is long (a single-GOP clip would decode entirely)."""
+        last = self.num_frames - 1
+        last_key = int(np.flatnonzero(self.keyframes)[-1])
+        return last if last - last_key <= TAIL_CHECK_MAX_DECODE else last_key
 
 
 def _first_line(exc: BaseException) -> str:

@@ -128,9 +128,10 @@ class PyAVVideoSource(FrameSource):
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
     def validate_tail(self) -> None:
-        """Decode the last frame, so a file that breaks near its end fails at open."""
+        """Decode the last frame (see `VideoProbe.tail_check_index`), so a file that breaks
+        near its end fails at open rather than mid-session."""
         with self._lock:
-            self._read(len(self) - 1)
+            self._read(self.probe.tail_check_index)
 
     def _release(self) -> None:
         if self._container is not None:

@@ -41,5 +41,5 @@ def open_video(path: Path, *, backend: str | None = None) -> FrameSource:
         source.validate_tail()
     except MediaError as exc:
         source.close()
-        raise MediaError(f"{path}: truncated or corrupt video: the last frame cannot be decoded") from exc
+        raise MediaError(f"{path}: truncated or corrupt video: its last frames cannot be decoded") from exc
     return source

@@ -8,6 +8,7 @@ is the slow case for cropped rendering; ``mask_fraction`` reports it).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -105,25 +106,32 @@ def make_bench_segmenter(backend: str) -> Any:
     raise ValueError(f"unknown backend {backend!r}")
 
 
-def _time_clicks(
-    predict: Callable[[Prompt, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]],
-    script: list[tuple[Prompt, bool]],
-) -> tuple[list[float], float]:
-    """Seconds per click (after warm-up clicks) and the mean shown-mask area fraction.
+Predict = Callable[[Prompt, "np.ndarray | None"], "tuple[np.ndarray, np.ndarray]"]
+
+
+def _time_clicks(predictors: dict[str, Predict], script: list[tuple[Prompt, bool]]) -> dict[str, dict]:
+    """Per predictor: seconds per click (after warm-up) and the mean shown-mask area fraction.
 
     predict(prompt, mask_input) -> (shown H×W bool mask, logits 1×h×w for the next click).
+    The predictors take turns click by click, so that load from other processes falls on
+    both sides of a comparison alike.
     """
-    seconds, fractions = [], []
-    previous: np.ndarray | None = None
+    seconds: dict[str, list[float]] = {name: [] for name in predictors}
+    fractions: dict[str, list[float]] = {name: [] for name in predictors}
+    previous: dict[str, np.ndarray | None] = {name: None for name in predictors}
     warmup = [(prompt, False) for prompt, _ in script[:WARMUP_CLICKS]]
     for index, (prompt, feed) in enumerate(warmup + script):
-        start = time.perf_counter()
-        mask, previous = predict(prompt, previous if feed else None)
-        elapsed = time.perf_counter() - start
-        if index >= len(warmup):
-            seconds.append(elapsed)
-            fractions.append(float(mask.mean()))
-    return seconds, float(np.mean(fractions))
+        for name, predict in predictors.items():
+            start = time.perf_counter()
+            mask, previous[name] = predict(prompt, previous[name] if feed else None)
+            elapsed = time.perf_counter() - start
+            if index >= len(warmup):
+                seconds[name].append(elapsed)
+                fractions[name].append(float(mask.mean()))
+    return {
+        name: {**_stats(seconds[name]), "mask_fraction": round(float(np.mean(fractions[name])), 3)}
+        for name in predictors
+    }
 
 
 def _bench_one(segmenter: Any, frame: np.ndarray, quality: float, clicks: int, baseline: bool) -> dict:
@@ -137,16 +145,7 @@ def _bench_one(segmenter: Any, frame: np.ndarray, quality: float, clicks: int, b
         proposal = segmenter.predict(embedding, _with_mask(prompt, mask_input))
         return proposal.mask(0), proposal.logits[0][None]
 
-    seconds, fraction = _time_clicks(ours, script)
-    run: dict[str, Any] = {
-        "backend": segmenter.name,
-        "model": segmenter.model,
-        "quality": quality,
-        "size": [height, width],
-        "prepare_s": round(prepare_s, 2),
-        **_stats(seconds),
-        "mask_fraction": round(fraction, 3),
-    }
+    predictors: dict[str, Predict] = {"ours": ours}
     if baseline:
         predictor = segmenter.sam_predictor(embedding)
 
@@ -158,8 +157,18 @@ def _bench_one(segmenter: Any, frame: np.ndarray, quality: float, clicks: int, b
             best = int(np.argmax(scores))
             return masks[best], logits[best][None]
 
-        base_seconds, _ = _time_clicks(bare, script)
-        base = _stats(base_seconds)
+        predictors["bare"] = bare
+    timed = _time_clicks(predictors, script)
+    run: dict[str, Any] = {
+        "backend": segmenter.name,
+        "model": segmenter.model,
+        "quality": quality,
+        "size": [height, width],
+        "prepare_s": round(prepare_s, 2),
+        **timed["ours"],
+    }
+    if baseline:
+        base = timed["bare"]
         run["baseline"] = {"name": "SamPredictor.predict", **base}
         run["speedup_p50"] = round(base["p50_ms"] / max(run["p50_ms"], 1e-6), 2)
         run["speedup_p95"] = round(base["p95_ms"] / max(run["p95_ms"], 1e-6), 2)
@@ -179,7 +188,7 @@ def bench_click(
     baseline); classic at the default quality 0.6. A backend whose code is missing is
     listed under ``skipped`` with the reason.
     """
-    result: dict[str, Any] = {"clicks": clicks, "runs": [], "skipped": {}}
+    result: dict[str, Any] = {"clicks": clicks, "runs": [], "skipped": {}, "load_before": load_average()}
     for backend in backends:
         try:
             segmenter = make_bench_segmenter(backend)
@@ -194,7 +203,16 @@ def bench_click(
                 result["runs"].append(run)
                 if progress:
                     print(_row(run), file=sys.stderr, flush=True)
+    result["load_after"] = load_average()
     return result
+
+
+def load_average() -> float | None:
+    """1-minute load average: other processes on the cores slow every figure."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _row(run: dict) -> str:
@@ -223,4 +241,5 @@ def format_click(result: dict) -> str:
     for backend, reason in result.get("skipped", {}).items():
         lines.append(f"{backend:<8}skipped: {reason}")
     lines.append("sam: vit_b architecture with random weights (timings real, masks meaningless)")
+    lines.append(f"load average before/after: {result.get('load_before')} / {result.get('load_after')}")
     return "\n".join(lines)

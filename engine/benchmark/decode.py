@@ -7,7 +7,9 @@ Every method decodes the same frames in order to H×W×3 uint8 RGB and touches e
 (so lazy work is paid for): bare ``decord.VideoReader.next()``, bare PyAV
 ``container.decode(video=0)`` + ``to_ndarray("rgb24")``, `FrameSource` iteration with each
 backend, and `FrameServer.get_frame` paging (every frame in order, the UI's path).
-Ratios are against bare decord.
+Frames/s time the decoding loop; opening (for `open_media`: probing the container and
+cross-checking decord, see `engine.media_video`) is timed apart. Ratios are against bare
+decord.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
@@ -31,80 +33,124 @@ def default_video() -> Path:
     return shared if shared.is_file() else REPO / "sample_media" / "video.mp4"
 
 
-def _bare_decord(path: Path, frames: int) -> Iterator[np.ndarray]:
-    from engine.media_decord import import_decord
+class _Run:
+    """One method's run: ``open()`` then ``frames()`` (timed apart), then ``close()``."""
 
-    decord = import_decord()
-    reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
-    try:
-        for _ in range(min(frames, len(reader))):
-            yield reader.next().asnumpy()
-    finally:
-        del reader
+    def __init__(self, path: Path, count: int) -> None:
+        self.path, self.count = path, count
+
+    def open(self) -> None: ...
+
+    def frames(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def close(self) -> None: ...
 
 
-def _bare_pyav(path: Path, frames: int) -> Iterator[np.ndarray]:
-    import av
+class _BareDecord(_Run):
+    def open(self) -> None:
+        from engine.media_decord import import_decord
 
-    with av.open(str(path)) as container:
-        for n, frame in enumerate(container.decode(video=0)):
-            if n >= frames:
+        decord = import_decord()
+        self.reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0))
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for _ in range(self.count):
+            yield self.reader.next().asnumpy()
+
+    def close(self) -> None:
+        del self.reader
+
+
+class _BarePyAV(_Run):
+    def open(self) -> None:
+        import av
+
+        self.container = av.open(str(self.path))
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for n, frame in enumerate(self.container.decode(video=0)):
+            if n >= self.count:
                 break
             yield frame.to_ndarray(format="rgb24")
 
+    def close(self) -> None:
+        self.container.close()
 
-def _source_iteration(backend: str) -> Callable[[Path, int], Iterator[np.ndarray]]:
-    def run(path: Path, frames: int) -> Iterator[np.ndarray]:
+
+class _SourceIteration(_Run):
+    backend = "decord"
+
+    def open(self) -> None:
         from engine.media import open_media
 
-        with open_media(path, backend=backend) as source:
-            yield from source.iter_frames(0, frames)
+        self.source = open_media(self.path, backend=self.backend)
 
-    return run
+    def frames(self) -> Iterator[np.ndarray]:
+        return self.source.iter_frames(0, self.count)
 
-
-def _server_paging(path: Path, frames: int) -> Iterator[np.ndarray]:
-    from engine.frames import FrameServer
-    from engine.media import open_media
-
-    with open_media(path) as source, FrameServer(source, window=(0, 0)) as server:
-        for k in range(min(frames, len(source))):
-            yield server.get_frame(k)
+    def close(self) -> None:
+        self.source.close()
 
 
-METHODS: dict[str, Callable[[Path, int], Iterator[np.ndarray]]] = {
-    "bare decord (VideoReader.next)": _bare_decord,
-    "bare PyAV (decode + to_ndarray)": _bare_pyav,
-    "FrameSource iteration (decord)": _source_iteration("decord"),
-    "FrameSource iteration (pyav)": _source_iteration("pyav"),
-    "FrameServer.get_frame paging": _server_paging,
+class _SourceIterationPyAV(_SourceIteration):
+    backend = "pyav"
+
+
+class _ServerPaging(_SourceIteration):
+    backend = None
+
+    def open(self) -> None:
+        from engine.frames import FrameServer
+
+        super().open()
+        self.server = FrameServer(self.source, window=(0, 0))
+
+    def frames(self) -> Iterator[np.ndarray]:
+        return (self.server.get_frame(k) for k in range(self.count))
+
+    def close(self) -> None:
+        self.server.close()
+        super().close()
+
+
+METHODS: dict[str, type[_Run]] = {
+    "bare decord (VideoReader.next)": _BareDecord,
+    "bare PyAV (decode + to_ndarray)": _BarePyAV,
+    "FrameSource iteration (decord)": _SourceIteration,
+    "FrameSource iteration (pyav)": _SourceIterationPyAV,
+    "FrameServer.get_frame paging": _ServerPaging,
 }
 BASELINE = "bare decord (VideoReader.next)"
 
 
-Method = Callable[[Path, int], Iterator[np.ndarray]]
-
-
-def _time(method: Method, path: Path, frames: int, bar) -> tuple[float, int]:
+def _time(method: type[_Run], path: Path, count: int, bar) -> tuple[float, float, int]:
+    """(open seconds, decode seconds, frames decoded)."""
+    run = method(path, count)
     start = time.perf_counter()
-    count = 0
-    checksum = 0
-    for frame in method(path, frames):
-        checksum += int(frame[0, 0, 0])  # touch the pixels
-        count += 1
-        if bar is not None:
-            bar.update(1)
-    return time.perf_counter() - start, count
+    run.open()
+    opened = time.perf_counter()
+    decoded = 0
+    try:
+        for frame in run.frames():
+            int(frame[-1, -1, -1])  # touch the pixels
+            decoded += 1
+            if bar is not None:
+                bar.update(1)
+        done = time.perf_counter()
+    finally:
+        run.close()
+    return opened - start, done - opened, decoded
 
 
 def bench_decode(path: Path | str | None = None, frames: int | None = None, progress: bool = True,
-                 repeats: int = 2) -> dict:
+                 repeats: int = 3) -> dict:
     """Sequential decode frames/s per method on one video (best of ``repeats`` runs,
     since a shared machine's load only ever slows a run down).
 
     path: default `default_video()`. frames: decode at most this many (default: all).
     Returns ``{"path", "frames", "width", "height", "backend", "cpu_count", "machine",
-    "methods": {name: {"seconds", "fps", "ratio_vs_bare_decord"}}}``.
+    "repeats", "methods": {name: {"seconds", "fps", "open_seconds", "ratio_vs_bare_decord"}}}``.
     """
     from engine.media import open_media
 
@@ -118,19 +164,21 @@ def bench_decode(path: Path | str | None = None, frames: int | None = None, prog
         from tqdm import tqdm
 
         bar = tqdm(total=total * len(METHODS) * repeats, unit="frame", desc=f"decode {video.name}")
-    results: dict[str, dict[str, float]] = {}
+    best: dict[str, tuple[float, float]] = {name: (float("inf"), float("inf")) for name in METHODS}
     try:
-        for name, method in METHODS.items():
-            best = float("inf")
-            for _ in range(repeats):
-                seconds, count = _time(method, video, total, bar)
+        for _ in range(repeats):  # round robin, so that load changes hit every method alike
+            for name, method in METHODS.items():
+                open_s, seconds, count = _time(method, video, total, bar)
                 if count != total:
                     raise AssertionError(f"{name} decoded {count} frames, expected {total}")
-                best = min(best, seconds)
-            results[name] = {"seconds": best, "fps": total / best}
+                best[name] = (min(best[name][0], open_s), min(best[name][1], seconds))
     finally:
         if bar is not None:
             bar.close()
+    results = {
+        name: {"seconds": seconds, "fps": total / seconds, "open_seconds": open_s}
+        for name, (open_s, seconds) in best.items()
+    }
     base = results[BASELINE]["fps"]
     for row in results.values():
         row["ratio_vs_bare_decord"] = row["fps"] / base
@@ -145,10 +193,13 @@ def format_decode(result: dict) -> str:
     lines = [
         f"{Path(result['path']).name}: {result['frames']} frames, {result['width']}x{result['height']}, "
         f"open_media backend {result['backend']}, {result['cpu_count']} CPUs, best of {result['repeats']}",
-        f"{'method':34s} {'frames/s':>9s} {'seconds':>8s} {'vs decord':>9s}",
+        f"{'method':34s} {'frames/s':>9s} {'decode s':>8s} {'vs decord':>9s} {'open s':>7s}",
     ]
     for name, row in result["methods"].items():
-        lines.append(f"{name:34s} {row['fps']:9.1f} {row['seconds']:8.2f} {row['ratio_vs_bare_decord']:9.2f}")
+        lines.append(
+            f"{name:34s} {row['fps']:9.1f} {row['seconds']:8.2f} "
+            f"{row['ratio_vs_bare_decord']:9.2f} {row['open_seconds']:7.3f}"
+        )
     return "\n".join(lines)
 
 

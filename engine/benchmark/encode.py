@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from engine.benchmark.click import bench_frame, make_bench_segmenter
+from engine.benchmark.click import bench_frame, load_average, make_bench_segmenter
 
 
 def _seconds(function: Any, repeats: int) -> float:
@@ -36,7 +36,13 @@ def bench_encode(
     encoder input side and the SamPredictor.set_image baseline.
     """
     frame = bench_frame(*size)
-    result: dict[str, Any] = {"size": list(size), "repeats": repeats, "backends": {}, "skipped": {}}
+    result: dict[str, Any] = {
+        "size": list(size),
+        "repeats": repeats,
+        "backends": {},
+        "skipped": {},
+        "load_before": load_average(),
+    }
     for backend in backends:
         try:
             segmenter = make_bench_segmenter(backend)
@@ -66,6 +72,7 @@ def bench_encode(
             if progress:
                 print(f"sam SamPredictor.set_image: {seconds:.2f} s", file=sys.stderr, flush=True)
         result["backends"][backend] = entry
+    result["load_after"] = load_average()
     return result
 
 
@@ -94,5 +101,6 @@ def format_encode(result: dict) -> str:
         lines.append(f"{backend}: skipped ({reason})")
     if "sam" in result["backends"]:
         lines.append("sam: vit_b architecture with random weights (timings real, masks meaningless)")
+    lines.append(f"load average before/after: {result.get('load_before')} / {result.get('load_after')}")
     return "\n".join(lines)
 

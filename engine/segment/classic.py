@@ -22,12 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 from engine.errors import PromptError
-from engine.segment.classic_cut import CutParams, solve
+from engine.segment.classic_cut import CutParams, make_seeds, solve
+from engine.segment.classic_features import GeodesicMetrics
 from engine.segment.classic_graph import RegionGraph, build_region_graph
+from engine.segment.classic_refine import RefineParams, refine
 from engine.types import Embedding, Prompt, Proposal, check_quality
 
 WORKING_LONG_SIDE = 1440
-LOGIT_STRIDE = 4
+LOGIT_SIDE = 256
+LOGIT_RANGE = 10.0
 
 
 def working_size(height: int, width: int, quality: float) -> tuple[int, int]:
@@ -45,8 +48,9 @@ class ClassicSegmenter:
     name = "classic"
     model = "classic-v1"
 
-    def __init__(self, params: CutParams | None = None) -> None:
+    def __init__(self, params: CutParams | None = None, refine: RefineParams | None = None) -> None:
         self.params = params or CutParams()
+        self.refine = refine if refine is not None else RefineParams()
 
     def prepare(self, frame: np.ndarray, quality: float) -> Embedding:
         """Precompute the region graph of ``frame`` (H×W×3 uint8 RGB) at ``quality``."""
@@ -64,12 +68,16 @@ class ClassicSegmenter:
             frame, (work_w, work_h), interpolation=cv2.INTER_AREA
         )
         graph = build_region_graph(np.ascontiguousarray(work))
+        metrics = GeodesicMetrics(graph)
+        arrays = graph.to_arrays()
+        arrays["border_edge"] = metrics.edge_border
+        arrays["border_colour"] = metrics.colour_border
         return Embedding(
             backend=self.name,
             model=self.model,
             quality=quality,
             frame_size=(height, width),
-            arrays=graph.to_arrays(),
+            arrays=arrays,
             meta={"working_height": work_h, "working_width": work_w, "superpixels": graph.count},
         )
 
@@ -84,42 +92,84 @@ class ClassicSegmenter:
         height, width = embedding.frame_size
         prompt.check_inside(height, width)
         graph = RegionGraph.from_arrays(embedding.arrays)
+        metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
         work_h, work_w = graph.labels.shape
         work_prompt = prompt.scaled(work_w / width, work_h / height)
-        points = np.clip(np.round(work_prompt.points).astype(np.int64), 0, [work_w - 1, work_h - 1])
-        clicked = graph.labels[points[:, 1], points[:, 0]]
-        # The last click on a region decides its label (a correction overrides an old click).
-        last = {}
-        for region, label in zip(clicked.tolist(), work_prompt.labels.tolist()):
-            last[region] = label
-        positive = np.array([r for r, lab in last.items() if lab == 1], np.int64)
-        negative = np.array([r for r, lab in last.items() if lab == 0], np.int64)
-        box = None
-        outside = None
-        if work_prompt.box is not None:
-            box = np.clip(work_prompt.box, 0, [work_w, work_h, work_w, work_h])
-            bb = graph.bbox
-            outside = (bb[:, 2] <= box[0]) | (bb[:, 0] >= box[2]) | (bb[:, 3] <= box[1]) | (bb[:, 1] >= box[3])
-        if len(positive) == 0 and box is None:
+        seeds = make_seeds(graph, work_prompt.points, work_prompt.labels, work_prompt.box)
+        box = seeds.box
+        if len(seeds.positive) == 0 and box is None:
             foreground = np.zeros(graph.count, bool)
             confidence = np.full(graph.count, -1.0, np.float32)
         else:
-            result = solve(graph, positive, negative, outside, self.params)
-            foreground, confidence = result.foreground, result.confidence
+            previous = _previous(prompt.mask_input, graph.labels, graph.count)
+            result = solve(graph, metrics, seeds, self.params, previous)
+            foreground, confidence = result.foreground, result.logodds
         work_mask = foreground[graph.labels]
+        if self.refine.band > 0 and foreground.any():
+            work_mask = refine(
+                work_mask, graph.lab, graph.colour_index, graph.palette.shape[0],
+                work_prompt.points, work_prompt.labels, box, self.refine,
+            )
         if box is not None:
             x0, y0, x1, y1 = np.round(box).astype(int).tolist()
             clip = np.zeros_like(work_mask)
             clip[y0:y1, x0:x1] = True
             work_mask &= clip
-        score = np.float32(np.clip(0.5 + 0.1 * np.abs(confidence[foreground]).mean(), 0, 1)) if foreground.any() else np.float32(0)
-        logits = np.clip(confidence, -20, 20)[graph.labels[::LOGIT_STRIDE, ::LOGIT_STRIDE]]
-        logits = np.where(work_mask[::LOGIT_STRIDE, ::LOGIT_STRIDE], np.abs(logits) + 0.1, -np.abs(logits) - 0.1)
-
+        score = _score(foreground, confidence)
+        logits = _logits(work_mask)
         def render(k: int) -> np.ndarray:
             return _upscale(work_mask, (height, width))
 
-        return Proposal(np.array([score], np.float32), logits[None].astype(np.float32), (height, width), render)
+        return Proposal(np.array([score], np.float32), logits[None], (height, width), render)
+
+
+def _score(foreground: np.ndarray, logodds: np.ndarray) -> float:
+    """A confidence in [0, 1]: how decided the data term is on the chosen regions."""
+    if not foreground.any():
+        return 0.0
+    return float(np.clip(1.0 / (1.0 + np.exp(-np.mean(logodds[foreground]))), 0.0, 1.0))
+
+
+def _logit_grid(height: int, width: int) -> tuple[int, int]:
+    """(h, w) of the mask in SAM's 256×256 logit convention: long side 256, top-left."""
+    scale = LOGIT_SIDE / max(height, width)
+    return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+
+
+def _logits(work_mask: np.ndarray) -> np.ndarray:
+    """256×256 float32 logits of ``work_mask`` (h×w bool), laid out like SAM's."""
+    import cv2
+
+    grid_h, grid_w = _logit_grid(*work_mask.shape)
+    fraction = cv2.resize(work_mask.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
+    logits = np.full((LOGIT_SIDE, LOGIT_SIDE), -LOGIT_RANGE, np.float32)
+    logits[:grid_h, :grid_w] = (fraction - 0.5) * (2 * LOGIT_RANGE)
+    return logits
+
+
+def _previous(mask_input: np.ndarray | None, labels: np.ndarray, count: int) -> np.ndarray | None:
+    """n float in [0, 1]: each superpixel's foreground fraction in ``mask_input``.
+
+    mask_input: 1×S×S (or S×S) logits in SAM's layout (long side across, top-left), as
+        `_logits` writes them; any S works. None gives None.
+    """
+    import cv2
+
+    if mask_input is None:
+        return None
+    grid = np.asarray(mask_input, np.float32)
+    if grid.ndim == 3 and grid.shape[0] == 1:
+        grid = grid[0]
+    if grid.ndim != 2 or grid.shape[0] != grid.shape[1] or grid.shape[0] < 4 or not np.isfinite(grid).all():
+        raise PromptError(f"mask_input must be 1×S×S finite logits, got shape {grid.shape}")
+    height, width = labels.shape
+    side = grid.shape[0]
+    scale = side / max(height, width)
+    grid_h, grid_w = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+    # Back to the working resolution: a per-pixel foreground indicator, averaged per region.
+    up = cv2.resize(grid[:grid_h, :grid_w], (width, height), interpolation=cv2.INTER_LINEAR) > 0
+    fraction = np.bincount(labels.ravel(), up.ravel().astype(np.float32), count)
+    return fraction / np.maximum(np.bincount(labels.ravel(), minlength=count), 1)
 
 
 def _upscale(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

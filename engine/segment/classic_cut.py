@@ -1,20 +1,15 @@
-"""Per-click solve on the superpixel graph: colour models, geodesics, star-convex graph cut.
+"""Per-click solve on the superpixel graph: learned data term + star-convex graph cut.
 
-Energy over superpixel labels x_s ∈ {fg, bg} (minimised with PyMaxflow):
+Energy over superpixel labels x_s ∈ {fg, bg}, minimised exactly with PyMaxflow:
 
-- data term: the superpixel's palette histogram scored by the foreground and background
-  colour models (sum of per-pixel negative log-likelihoods), plus a geodesic prior that
-  makes regions reachable from a positive click along low-contrast paths cheaper as
-  foreground and those close to a negative click / the frame border cheaper as
-  background;
-- smoothness: contrast-sensitive Potts on the shared boundary (length × exp(-β·contrast));
-- geodesic star convexity: every foreground superpixel's parent on the shortest-path tree
-  from the positive clicks is foreground too, so the object is a union of low-contrast
-  paths from its clicks and cannot jump to a look-alike elsewhere in the frame;
-- clicks and the outside of a box are hard constraints.
-
-The colour models start from the geodesic neighbourhoods of the clicks and are re-fitted
-to the cut a few times (GrabCut-style).
+- data term: a linear model over `classic_features.click_features` gives each region's
+  foreground log-odds per pixel; it is multiplied by the region's pixel count;
+- smoothness: contrast-sensitive Potts on the shared boundary,
+  ``smoothness · length · exp(-β · contrast)`` with β from the frame's mean contrast;
+- geodesic star convexity: every foreground region's parent on the shortest-path tree
+  from the positive clicks is foreground too, so the object is a union of paths from its
+  clicks and cannot jump to a look-alike elsewhere in the frame;
+- hard constraints: clicked regions, and regions entirely outside a box.
 """
 
 from __future__ import annotations
@@ -23,162 +18,141 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.segment.classic_features import FEATURE_NAMES, GeodesicMetrics, Seeds, click_features
 from engine.segment.classic_graph import RegionGraph
 
 INF = 1e9
 
+# Foreground log-odds per pixel = features · UNARY_WEIGHTS (same order as FEATURE_NAMES),
+# fitted by `classic_fit` on click states of iseg-dev.
+UNARY_WEIGHTS = np.array([-7.0158, 0.0967, -0.1614, 0.0330, -0.2582, -0.0637, 0.3268, 0.5614, 0.8779, 0.2347, 0.5511, 0.7472, -0.0199, -0.7671, 0.1648, 0.8235, 0.5704, 0.3913, -0.1791, -0.0199, -1.0829, 0.0246, 0.5137, 0.0953, -0.2176, -0.2846, 0.2417, 1.1094, 1.4698, -0.0339])
+
 
 @dataclass(frozen=True)
 class CutParams:
-    """Weights of the superpixel energy (tuned on iseg-dev; see docs in classic.py)."""
+    """Weights of the superpixel energy."""
 
-    smoothness: float = 6.0
-    geodesic_colour: float = 0.15
-    geodesic_edge: float = 0.15
-    geodesic_hop: float = 1.0
-    geodesic_sigma: float = 6.0
-    prior_weight: float = 1.0
-    border_seed: float = 0.5
-    colour_prior: float = 1.0
-    iterations: int = 3
+    smoothness: float = 3.0
+    unary_scale: float = 1.0
     star: bool = True
-    colour_weight: float = 1.0
-    prior_clip: float = 4.0
-    geodesic_power: float = 1.0
+    stability: float = 0.0
+    stability_sigma: float = 1.0
+    stability_metric: str = "edge"
+    local: float = 0.0
+    local_sigma: float = 1.0
+    local_metric: str = "edge"
+    accept_local: bool = True
+    colour_from_previous: bool = True
 
 
 @dataclass
 class CutResult:
-    """The superpixel solution.
-
-    foreground: n bool superpixel labels.
-    fg_logprob / bg_logprob: P float32 log colour models (palette) of the last fit.
-    confidence: n float32 per-superpixel foreground log-odds of the data term.
-    """
+    """The superpixel solution: n bool labels and n float32 data-term log-odds per pixel."""
 
     foreground: np.ndarray
-    fg_logprob: np.ndarray
-    bg_logprob: np.ndarray
-    confidence: np.ndarray
+    logodds: np.ndarray
 
 
-def geodesic_weights(graph: RegionGraph, params: CutParams) -> np.ndarray:
-    """e float64 edge lengths for geodesic distances: hop + colour step + boundary edge."""
-    i, j = graph.edges[:, 0], graph.edges[:, 1]
-    colour = np.linalg.norm(graph.mean_lab[i] - graph.mean_lab[j], axis=1)
-    edge = np.sqrt(graph.edge_contrast)
-    p = params.geodesic_power
-    return (
-        params.geodesic_hop + params.geodesic_colour * colour**p + params.geodesic_edge * edge**p
-    ).astype(np.float64)
+def make_seeds(graph: RegionGraph, points: np.ndarray, labels: np.ndarray, box: np.ndarray | None) -> Seeds:
+    """Map clicks (N×2 working pixels (x, y), N int labels) and a box to superpixels.
 
-
-def _csr(graph: RegionGraph, weights: np.ndarray):
-    from scipy.sparse import csr_matrix
-
-    n = graph.count
-    i, j = graph.edges[:, 0], graph.edges[:, 1]
-    return csr_matrix(
-        (np.concatenate([weights, weights]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
-    )
-
-
-def _geodesic(csr, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n float64 distance to the nearest seed, n int32 predecessor or -9999)."""
-    from scipy.sparse.csgraph import dijkstra
-
-    n = csr.shape[0]
-    if len(seeds) == 0:
-        return np.full(n, np.inf), np.full(n, -9999, np.int32)
-    dist, pred, _ = dijkstra(csr, directed=False, indices=seeds, min_only=True, return_predecessors=True)
-    return dist, pred.astype(np.int32)
-
-
-def _colour_model(hist: np.ndarray, weights: np.ndarray, pseudo: float) -> np.ndarray:
-    """P float32 log-probabilities of a palette model fitted to weighted histograms."""
-    counts = weights @ hist + pseudo
-    return np.log(counts / counts.sum()).astype(np.float32)
+    The last click on a region decides its label, so a correction overrides an old click.
+    A region counts as outside the box only if its bounding box does not meet the box.
+    """
+    height, width = graph.labels.shape
+    xy = np.clip(np.round(points).astype(np.int64), 0, [width - 1, height - 1]).reshape(-1, 2)
+    regions = graph.labels[xy[:, 1], xy[:, 0]]
+    last: dict[int, int] = {}
+    for region, label in zip(regions.tolist(), np.asarray(labels).tolist()):
+        last.pop(region, None)
+        last[region] = label
+    positive = np.array([r for r, lab in last.items() if lab == 1], np.int64)
+    negative = np.array([r for r, lab in last.items() if lab == 0], np.int64)
+    outside = None
+    if box is not None:
+        box = np.clip(np.asarray(box, np.float64), 0, [width, height, width, height])
+        bb = graph.bbox
+        outside = (bb[:, 2] <= box[0]) | (bb[:, 0] >= box[2]) | (bb[:, 3] <= box[1]) | (bb[:, 1] >= box[3])
+        outside[positive] = False
+    return Seeds(positive, negative, outside, box)
 
 
 def solve(
     graph: RegionGraph,
-    positive: np.ndarray,
-    negative: np.ndarray,
-    outside_box: np.ndarray | None,
+    metrics: GeodesicMetrics,
+    seeds: Seeds,
     params: CutParams,
+    previous: np.ndarray | None = None,
+    weights: np.ndarray = UNARY_WEIGHTS,
 ) -> CutResult:
     """Segment the superpixel graph for the given seeds.
 
-    positive / negative: int arrays of clicked superpixel ids.
-    outside_box: n bool superpixels outside the prompt box (forced background), or None.
+    previous: n float in [0, 1], each region's foreground fraction in the previous pass's
+        mask (`Prompt.mask_input`), or None. Away from the clicks the solution then keeps
+        the previous labels, so that a correction stays local.
     """
     import maxflow
 
     n = graph.count
-    positive = np.unique(np.asarray(positive, np.int64))
-    negative = np.unique(np.asarray(negative, np.int64))
-    negative = negative[~np.isin(negative, positive)]  # a later click on the same region wins below
-    csr = _csr(graph, geodesic_weights(graph, params))
-    d_pos, parent = _geodesic(csr, positive)
-    bg_seeds = negative
-    d_neg, _ = _geodesic(csr, bg_seeds)
-    border = graph.border > 0
-    if outside_box is not None:
-        border = border | outside_box
-    d_border, _ = _geodesic(csr, np.flatnonzero(border))
-    d_border = d_border + params.border_seed * params.geodesic_sigma
-    d_bg = np.minimum(d_neg, d_border)
-
-    sigma = params.geodesic_sigma
-    near_fg = np.exp(-np.minimum(d_pos, 1e6) / sigma) if len(positive) else np.zeros(n)
-    near_bg = np.exp(-np.minimum(d_bg, 1e6) / sigma)
-    # Geodesic prior: log-odds that grows with how much closer a region is to the
-    # positive clicks than to the background seeds, per pixel of the region.
-    d_pos_c = np.minimum(d_pos, 1e6)
-    d_bg_c = np.minimum(d_bg, 1e6)
-    prior = np.clip((d_bg_c - d_pos_c) / sigma, -params.prior_clip, params.prior_clip) * params.prior_weight
-    if len(positive) == 0:
-        # Box only: no click to measure from, so the colour models inside vs outside the
-        # box decide (GrabCut's initialisation), without a spatial prior.
-        prior = np.zeros(n)
-        near_fg = (~outside_box).astype(np.float64) if outside_box is not None else np.zeros(n)
+    features, parent, near_click = click_features(graph, metrics, seeds, previous if params.colour_from_previous else None)
+    logodds = (features.astype(np.float64) @ weights).astype(np.float32)
+    data = params.unary_scale * logodds.astype(np.float64)
+    if params.local > 0:
+        d_pos = near_click[params.local_metric + "_pos"]
+        d_neg = near_click[params.local_metric + "_neg"]
+        vote = np.where(d_pos <= d_neg, 1.0, -1.0)
+        data = data + params.local * vote * np.exp(-np.minimum(d_pos, d_neg) / params.local_sigma)
+    if previous is not None and params.stability > 0:
+        keep = 1.0 - np.exp(-near_click[params.stability_metric] / params.stability_sigma)
+        data = data + params.stability * keep * (2.0 * previous - 1.0)
+    data = data * graph.size
 
     i, j = graph.edges[:, 0], graph.edges[:, 1]
     beta = 1.0 / (2.0 * max(float(np.average(graph.edge_contrast, weights=graph.edge_length)), 1e-6))
     pairwise = params.smoothness * graph.edge_length * np.exp(-beta * graph.edge_contrast)
 
-    fg_weight = near_fg.copy()
-    bg_weight = 1.0 - near_fg
-    if outside_box is not None:
-        bg_weight = np.where(outside_box, 1.0, bg_weight)
-    foreground = np.zeros(n, bool)
-    fg_log = bg_log = np.zeros(graph.hist.shape[1], np.float32)
-    llr = np.zeros(n, np.float32)
-    for _ in range(max(1, params.iterations)):
-        fg_log = _colour_model(graph.hist, fg_weight, params.colour_prior)
-        bg_log = _colour_model(graph.hist, bg_weight, params.colour_prior)
-        llr = (graph.hist @ (fg_log - bg_log)) * params.colour_weight  # sum over the region's pixels
-        data = llr + prior * graph.size
-        g = maxflow.Graph[float](n, 2 * len(i) + n)
-        nodes = g.add_nodes(n)
-        g.add_edges(nodes[i], nodes[j], pairwise, pairwise)
-        source = np.maximum(data, 0)  # paid when labelled background
-        sink = np.maximum(-data, 0)
-        source[positive] = INF
-        sink[negative] = INF
-        if outside_box is not None:
-            sink[outside_box & ~np.isin(np.arange(n), positive)] = INF
-        g.add_grid_tedges(nodes, source, sink)
-        if params.star and len(positive):
-            child = np.flatnonzero(parent >= 0)
-            # child in fg and parent in bg would cut this edge: forbid it.
-            g.add_edges(nodes[child], nodes[parent[child]], np.full(len(child), INF), np.zeros(len(child)))
-        g.maxflow()
-        foreground = ~g.get_grid_segments(nodes)
-        if not foreground.any():
-            break
-        fg_weight = np.maximum(foreground.astype(np.float64), near_fg)
-        bg_weight = np.where(foreground, near_bg * 0.0, 1.0)
-        if outside_box is not None:
-            bg_weight = np.where(outside_box, 1.0, bg_weight)
-    return CutResult(foreground, fg_log, bg_log, llr / np.maximum(graph.size, 1))
+    g = maxflow.Graph[float](n, 2 * len(i) + n)
+    nodes = g.add_nodes(n)
+    g.add_edges(nodes[i], nodes[j], pairwise, pairwise)
+    source = np.maximum(data, 0)  # paid when labelled background
+    sink = np.maximum(-data, 0)
+    source[seeds.positive] = INF
+    sink[seeds.negative] = INF
+    if seeds.outside_box is not None:
+        sink[seeds.outside_box] = INF
+    g.add_grid_tedges(nodes, source, sink)
+    if params.star and len(seeds.positive):
+        child = np.flatnonzero(parent >= 0)
+        # A foreground child with a background parent would cut this edge: forbid it.
+        g.add_edges(nodes[child], nodes[parent[child]], np.full(len(child), INF), np.zeros(len(child)))
+    g.maxflow()
+    foreground = ~g.get_grid_segments(nodes)
+    if previous is not None and params.accept_local:
+        foreground = accept_local_changes(graph, previous > 0.5, foreground, seeds)
+    return CutResult(foreground, logodds)
+
+
+def accept_local_changes(graph: RegionGraph, before: np.ndarray, after: np.ndarray, seeds: Seeds) -> np.ndarray:
+    """Keep only the changes connected to a click.
+
+    before / after: n bool labels. A connected set of regions whose label changed is
+    accepted only if it contains a clicked region; elsewhere ``before`` stays, so a click
+    edits the region it lands in and a colour model refitted for it cannot flip distant,
+    already-correct parts of the mask.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    changed = before != after
+    if not changed.any():
+        return after
+    i, j = graph.edges[:, 0], graph.edges[:, 1]
+    both = changed[i] & changed[j]
+    n = graph.count
+    adjacency = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n))
+    _, component = connected_components(adjacency, directed=False)
+    clicked = np.concatenate([seeds.positive, seeds.negative]).astype(np.int64)
+    accepted = np.isin(component, component[clicked[changed[clicked]]]) & changed
+    result = before.copy()
+    result[accepted] = after[accepted]
+    return result

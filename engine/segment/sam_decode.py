@@ -51,13 +51,24 @@ def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 def _attend(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``Attention.forward`` on already projected, head-separated q, k, v; returns Lq×C."""
-    scores = (q @ k.transpose(1, 2)) / math.sqrt(q.shape[-1])
-    out = torch.softmax(scores, dim=-1) @ v
+    if k.shape[1] < q.shape[1]:
+        # Image-to-token: 4096 queries over ~7 keys. A softmax along a short last axis is
+        # ~30× slower on the CPU than along a long inner one, so the scores are built
+        # transposed (keys × queries) and normalised over the key axis.
+        scores = (k @ q.transpose(1, 2)) / math.sqrt(q.shape[-1])
+        out = torch.softmax(scores, dim=1).transpose(1, 2) @ v
+    else:
+        scores = (q @ k.transpose(1, 2)) / math.sqrt(q.shape[-1])
+        out = torch.softmax(scores, dim=-1) @ v
     return attention.out_proj(out.transpose(0, 1).reshape(q.shape[1], -1))
 
 
 class FastMaskDecoder:
-    """Mask decoding for one prompt at a time: `decode` ≡ ``sam.mask_decoder`` (batch of one)."""
+    """Mask decoding for one prompt at a time: `decode` ≡ ``sam.mask_decoder`` (batch of one).
+
+    The upscaling weights are rearranged at construction: build it after the model is on
+    its device. One frame cache (the last features decoded) is kept.
+    """
 
     def __init__(self, sam: Sam) -> None:
         self.sam = sam
@@ -66,10 +77,14 @@ class FastMaskDecoder:
         self._cache: FrameCache | None = None
         up1, norm, _, up2, _ = self.decoder.output_upscaling
         channels = up1.weight.shape[0]
-        # ConvTranspose2d weight in×out×2×2: out[o, 2i+a, 2j+b] = x[:, i, j] · W[:, o, a, b].
-        # As in×(2·2·out) (first) and in×(out·2·2) (second) matrices.
-        self._up1 = (up1.weight.permute(0, 2, 3, 1).reshape(channels, -1).detach(), up1.bias.detach())
-        self._up2 = (up2.weight.reshape(up2.weight.shape[0], -1).detach(), up2.bias.detach())
+        # ConvTranspose2d weight in×out×2×2: out[o, 2i+a, 2j+b] = x[:, i, j] · W[:, o, a, b],
+        # as an in×(2·2·out) matrix: each token row becomes 4 sub-pixel rows of `out` channels.
+        # Biases repeated per sub-pixel, to be added inside the matrix product.
+        self._up1 = (up1.weight.permute(0, 2, 3, 1).reshape(channels, -1).detach(), up1.bias.detach().repeat(4))
+        self._up2 = (
+            up2.weight.permute(0, 2, 3, 1).reshape(up2.weight.shape[0], -1).detach(),
+            up2.bias.detach().repeat(4),
+        )
         self._norm = norm
 
     def frame_cache(self, features: torch.Tensor, pe: torch.Tensor) -> FrameCache:
@@ -172,15 +187,14 @@ class FastMaskDecoder:
         hyper = torch.stack([decoder.output_hypernetworks_mlps[i](queries[1 + i]) for i in selected])  # K×c2
         weight1, bias1 = self._up1
         weight2, bias2 = self._up2
-        c1, c2 = bias1.shape[0], bias2.shape[0]
+        c1, c2 = bias1.shape[0] // 4, bias2.shape[0] // 4
         # First upscaling: N×C -> (N·4)×c1, rows ordered (token, a, b); LayerNorm2d over c1.
-        x = (keys @ weight1).view(-1, c1) + bias1
+        x = torch.addmm(bias1, keys, weight1).view(-1, c1)
         x = F.gelu(F.layer_norm(x, (c1,), self._norm.weight, self._norm.bias, self._norm.eps))
-        # Second upscaling: (N·4)×c1 -> (N·4)×c2×4 (sub-pixels a2, b2), then the mask product.
-        y = (x @ weight2).view(-1, c2, 4) + bias2[:, None]
-        y = F.gelu(y)
-        masks = torch.einsum("kc,pcs->kps", hyper, y)  # K×(N·4)×4
+        # Second upscaling: (N·4)×c1 -> (N·16)×c2, rows ordered (token, a, b, a2, b2).
+        y = F.gelu(torch.addmm(bias2, x, weight2).view(-1, c2))
+        masks = (y @ hyper.T).T  # K×(N·16)
         # (i, j, a, b, a2, b2) -> row 4i+2a+a2, column 4j+2b+b2
         k = masks.shape[0]
-        masks = masks.view(k, grid, grid, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6)
+        masks = masks.reshape(k, grid, grid, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6)
         return masks.reshape(k, 4 * grid, 4 * grid)

@@ -23,19 +23,16 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
-# Below two windows (28 tokens, 448 px) masks get coarse; one window (224 px) is still
-# allowed for the "Faster" end of the slider because it is ~15× cheaper than 1024 px.
-MIN_GRID_WINDOWS = 1
-
-
 def encoder_grid(quality: float, full_grid: int = 64, window: int = 14) -> int:
-    """Token grid side g for ``quality`` in [0.2, 1]: a multiple of ``window`` near quality·64.
+    """Token grid side g for ``quality`` in [0.2, 1]: the multiple of ``window`` nearest
+    quality·64, or the model's own grid.
 
-    quality 1.0 gives the model's own grid (64, i.e. 1024 px, exactly what SamPredictor
-    does); 0.8 → 56 (896 px), 0.6 → 42 (672 px), 0.4 → 28 (448 px), 0.2 → 14 (224 px).
+    quality 1.0 gives 64 (1024 px, exactly what SamPredictor does); 0.8 → 56 (896 px),
+    0.6 → 42 (672 px), 0.4 → 28 (448 px), 0.2 → 14 (224 px). The smallest, one window,
+    is the "Faster" end of the slider: ~20× cheaper than 1024 px, coarse masks.
     """
-    step = window if window > 0 else 1
-    candidates = sorted({*range(step * MIN_GRID_WINDOWS, full_grid, step), full_grid})
+    step = window if 0 < window < full_grid else 1
+    candidates = sorted({*range(step, full_grid, step), full_grid})
     target = quality * full_grid
     # Ties go to the larger grid: quality is what the person asked for.
     return min(candidates, key=lambda g: (abs(g - target), -g))

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# All benchmarks in one command (`make bench`): speed with ratios against bare baselines
+# measured in the same run, and the interactive-segmentation evaluation against GrabCut.
+# Results land in benchmarks/results/*.json; docs/BENCHMARKS.md quotes the latest ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FW=".venv/bin/framewise"
+DATA="${FRAMEWISE_DATA:-../shared/data}"
+OUT=benchmarks/results
+mkdir -p "$OUT"
+export OMP_WAIT_POLICY=PASSIVE
+
+$FW bench all --out "$OUT/bench.json"
+if [ -d "$DATA/iseg-dev" ]; then
+  $FW eval iseg "$DATA/iseg-dev" --out "$OUT/iseg_dev.json"
+  $FW eval iseg "$DATA/davis16-train10" --out "$OUT/iseg_davis10.json"
+else
+  echo "benchmarks: $DATA/iseg-dev not found; skipping the NoC evaluation" >&2
+fi

@@ -1,0 +1,136 @@
+"""Fit the classic segmenter's data-term weights (`classic_cut.UNARY_WEIGHTS`).
+
+Not used at run time: this reproduces the constants from an evaluation folder. The
+simulated clicker of `engine.evaluation.clicker` drives the current segmenter on every
+image; each click state (the clicks so far, plus box-only states from the jittered
+ground-truth box) gives every superpixel its `click_features` and, as target, the
+fraction of its pixels inside the object. A size-weighted logistic regression maps the
+features to per-pixel foreground log-odds. Running the clicker with the refitted weights
+and fitting again on all states (DAgger-style) matches the states the model sees.
+
+``python -m engine.segment.classic_fit ../shared/data/iseg-dev --rounds 2`` prints the
+weights to paste into `classic_cut.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.segment.classic_cut import make_seeds
+from engine.segment.classic_features import FEATURE_NAMES, GeodesicMetrics, click_features
+from engine.segment.classic_graph import RegionGraph
+
+
+def state_rows(
+    graph: RegionGraph,
+    metrics: GeodesicMetrics,
+    fraction: np.ndarray,
+    points: np.ndarray,
+    labels: np.ndarray,
+    box: np.ndarray | None,
+    rng: np.random.Generator,
+    sample: int = 3000,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows×F features, rows target fractions, rows weights) for one click state."""
+    seeds = make_seeds(graph, points, labels, box)
+    features, _, _ = click_features(graph, metrics, seeds)
+    keep = np.ones(graph.count, bool)
+    keep[seeds.positive] = keep[seeds.negative] = False  # hard constraints need no model
+    if seeds.outside_box is not None:
+        keep &= ~seeds.outside_box
+    index = np.flatnonzero(keep)
+    if len(index) > sample:
+        index = rng.choice(index, sample, replace=False)
+    weight = graph.size[index] * (graph.count / max(len(index), 1))
+    return features[index], fraction[index], weight
+
+
+def fit_logistic(features: np.ndarray, target: np.ndarray, weight: np.ndarray, l2: float = 1e-3) -> np.ndarray:
+    """F float64 weights minimising size-weighted soft cross-entropy + l2·|w|² (no bias decay)."""
+    from scipy.optimize import minimize
+
+    x = features.astype(np.float64)
+    y = target.astype(np.float64)
+    w = weight.astype(np.float64) / weight.sum()
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+
+    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ beta
+        # log(1 + e^z) - y z, computed stably.
+        value = np.logaddexp(0, z) - y * z
+        prob = 0.5 * (1 + np.tanh(z / 2))
+        grad = x.T @ (w * (prob - y))
+        return float(w @ value + penalty @ beta**2), grad + 2 * penalty * beta
+
+    result = minimize(loss, np.zeros(x.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 500})
+    return result.x
+
+
+def collect(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 20, seed: int = 0):
+    """Run the clicker with ``weights`` on every image; return the stacked training rows."""
+    import cv2
+    from tqdm import tqdm
+
+    from engine.evaluation.iseg import list_items, load_item, run_image
+    from engine.segment import classic_cut
+    from engine.segment.classic import ClassicSegmenter
+
+    rng = np.random.default_rng(seed)
+    if weights is not None:
+        classic_cut.UNARY_WEIGHTS[:] = weights
+    segmenter = ClassicSegmenter()
+    xs, ys, ws = [], [], []
+    for item in tqdm(list_items(data_dir), file=sys.stderr):
+        frame, gt = load_item(item)
+        if not (gt > 128).any():
+            continue
+        run = run_image(segmenter, frame, gt, max_clicks=max_clicks, quality=1.0, stop_iou=0.95)
+        embedding = segmenter.prepare(frame, 1.0)
+        graph = RegionGraph.from_arrays(embedding.arrays)
+        metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
+        height, width = graph.labels.shape
+        obj = cv2.resize((gt > 128).astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+        fraction = np.bincount(graph.labels.ravel(), obj.ravel(), graph.count) / graph.size
+        scale = np.array([width / gt.shape[1], height / gt.shape[0]])
+        points = np.array([[c.x, c.y] for c in run.clicks], np.float64) * scale
+        labels = np.array([int(c.positive) for c in run.clicks])
+        for k in range(1, len(run.clicks) + 1):
+            x, y, w = state_rows(graph, metrics, fraction, points[:k], labels[:k], None, rng)
+            xs.append(x), ys.append(y), ws.append(w)
+        ys_, xs_ = np.nonzero(gt > 128)
+        for _ in range(2):
+            jitter = rng.uniform(-0.05, 0.1, 4) * np.tile([np.ptp(xs_) + 1, np.ptp(ys_) + 1], 2)
+            box = np.array([xs_.min() - jitter[0], ys_.min() - jitter[1], xs_.max() + 1 + jitter[2], ys_.max() + 1 + jitter[3]])
+            x, y, w = state_rows(graph, metrics, fraction, np.zeros((0, 2)), np.zeros(0), box * np.tile(scale, 2), rng)
+            xs.append(x), ys.append(y), ws.append(w)
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="fit classic_cut.UNARY_WEIGHTS")
+    parser.add_argument("data_dir")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--l2", type=float, default=1e-3)
+    args = parser.parse_args(argv)
+    from engine.segment.classic_cut import UNARY_WEIGHTS
+
+    weights = UNARY_WEIGHTS.copy()
+    parts = []
+    for round_index in range(args.rounds):
+        parts.append(collect(args.data_dir, weights, seed=round_index))
+        x, y, w = (np.concatenate(p) for p in zip(*parts))
+        weights = fit_logistic(x, y, w, args.l2)
+        print(f"round {round_index}: {len(x)} rows", file=sys.stderr)
+        print("UNARY_WEIGHTS = np.array([" + ", ".join(f"{v:.4f}" for v in weights) + "])", file=sys.stderr)
+    for name, value in zip(FEATURE_NAMES, weights):
+        print(f"    {value: .4f},  # {name}")
+
+
+if __name__ == "__main__":
+    main()
