@@ -10,7 +10,7 @@ OUT=benchmarks/results
 mkdir -p "$OUT"
 export OMP_WAIT_POLICY=PASSIVE
 
-$FW bench all --out "$OUT/bench.json"
+for what in decode click encode; do $FW bench "$what" --out "$OUT/bench_$what.json"; done
 if [ -d "$DATA/iseg-dev" ]; then
   $FW eval iseg "$DATA/iseg-dev" --out "$OUT/iseg_dev.json"
   $FW eval iseg "$DATA/davis16-train10" --out "$OUT/iseg_davis10.json"

@@ -106,8 +106,9 @@ class ClassicSegmenter:
             foreground, confidence = result.foreground, result.logodds
         work_mask = foreground[graph.labels]
         if self.refine.band > 0 and foreground.any():
+            regions = (graph.labels, graph.neighbours, graph.mean_lab, foreground)
             work_mask = refine(
-                work_mask, graph.lab, graph.colour_index, graph.palette.shape[0],
+                work_mask, regions, graph.lab, graph.colour_index, graph.palette.shape[0],
                 work_prompt.points, work_prompt.labels, box, self.refine,
             )
         if box is not None:

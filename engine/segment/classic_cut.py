@@ -35,13 +35,12 @@ class CutParams:
     smoothness: float = 3.0
     unary_scale: float = 1.0
     star: bool = True
-    stability: float = 0.0
-    stability_sigma: float = 1.0
-    stability_metric: str = "edge"
-    local: float = 0.0
-    local_sigma: float = 1.0
+    local: float = 16.0
+    local_sigma: float = 3.0
     local_metric: str = "edge"
     accept_local: bool = True
+    zone: float = 3.0
+    zone_min: float = 4.0
     colour_from_previous: bool = True
 
 
@@ -74,7 +73,52 @@ def make_seeds(graph: RegionGraph, points: np.ndarray, labels: np.ndarray, box: 
         bb = graph.bbox
         outside = (bb[:, 2] <= box[0]) | (bb[:, 0] >= box[2]) | (bb[:, 3] <= box[1]) | (bb[:, 1] >= box[3])
         outside[positive] = False
-    return Seeds(positive, negative, outside, box)
+    newest = None
+    if len(regions):
+        newest = (int(regions[-1]), int(np.asarray(labels)[-1]), float(points[-1][0]), float(points[-1][1]))
+    return Seeds(positive, negative, outside, box, newest)
+
+
+@dataclass
+class DataTerm:
+    """The per-region data term and what it was made of.
+
+    features: n×F float32 (`FEATURE_NAMES`); offset: n float64 fixed log-odds per pixel
+    (the clicks' local votes); logodds: n float64 total foreground log-odds per pixel;
+    parent: n int32 star-tree parents.
+    """
+
+    features: np.ndarray
+    offset: np.ndarray
+    logodds: np.ndarray
+    parent: np.ndarray
+
+
+def data_term(
+    graph: RegionGraph,
+    metrics: GeodesicMetrics,
+    seeds: Seeds,
+    params: CutParams,
+    previous: np.ndarray | None = None,
+    weights: np.ndarray = UNARY_WEIGHTS,
+) -> DataTerm:
+    """Foreground log-odds per pixel of every region: linear model + local click votes.
+
+    Each click votes for its label on the regions geodesically closest to it (edge
+    metric), with a weight that decays with that distance: a click claims the region it
+    lands in up to the next strong boundary, whatever the colour models say.
+    """
+    features, parent, near_click = click_features(
+        graph, metrics, seeds, previous if params.colour_from_previous else None
+    )
+    offset = np.zeros(graph.count)
+    if params.local > 0:
+        d_pos = near_click[params.local_metric + "_pos"]
+        d_neg = near_click[params.local_metric + "_neg"]
+        vote = np.where(d_pos <= d_neg, 1.0, -1.0)
+        offset = params.local * vote * np.exp(-np.minimum(d_pos, d_neg) / params.local_sigma)
+    logodds = params.unary_scale * (features.astype(np.float64) @ weights) + offset
+    return DataTerm(features, offset, logodds, parent)
 
 
 def solve(
@@ -88,24 +132,16 @@ def solve(
     """Segment the superpixel graph for the given seeds.
 
     previous: n float in [0, 1], each region's foreground fraction in the previous pass's
-        mask (`Prompt.mask_input`), or None. Away from the clicks the solution then keeps
-        the previous labels, so that a correction stays local.
+        mask (`Prompt.mask_input`), or None. It seeds the colour models, and changes not
+        connected to a click are undone (`accept_local_changes`).
     """
     import maxflow
 
     n = graph.count
-    features, parent, near_click = click_features(graph, metrics, seeds, previous if params.colour_from_previous else None)
-    logodds = (features.astype(np.float64) @ weights).astype(np.float32)
-    data = params.unary_scale * logodds.astype(np.float64)
-    if params.local > 0:
-        d_pos = near_click[params.local_metric + "_pos"]
-        d_neg = near_click[params.local_metric + "_neg"]
-        vote = np.where(d_pos <= d_neg, 1.0, -1.0)
-        data = data + params.local * vote * np.exp(-np.minimum(d_pos, d_neg) / params.local_sigma)
-    if previous is not None and params.stability > 0:
-        keep = 1.0 - np.exp(-near_click[params.stability_metric] / params.stability_sigma)
-        data = data + params.stability * keep * (2.0 * previous - 1.0)
-    data = data * graph.size
+    term = data_term(graph, metrics, seeds, params, previous, weights)
+    parent = term.parent
+    logodds = term.logodds.astype(np.float32)
+    data = term.logodds * graph.size
 
     i, j = graph.edges[:, 0], graph.edges[:, 1]
     beta = 1.0 / (2.0 * max(float(np.average(graph.edge_contrast, weights=graph.edge_length)), 1e-6))
@@ -128,31 +164,59 @@ def solve(
     g.maxflow()
     foreground = ~g.get_grid_segments(nodes)
     if previous is not None and params.accept_local:
-        foreground = accept_local_changes(graph, previous > 0.5, foreground, seeds)
+        foreground = accept_local_changes(graph, previous > 0.5, foreground, seeds, params)
     return CutResult(foreground, logodds)
 
 
-def accept_local_changes(graph: RegionGraph, before: np.ndarray, after: np.ndarray, seeds: Seeds) -> np.ndarray:
-    """Keep only the changes connected to a click.
+def accept_local_changes(
+    graph: RegionGraph, before: np.ndarray, after: np.ndarray, seeds: Seeds, params: CutParams
+) -> np.ndarray:
+    """Keep only the change the newest click asks for.
 
-    before / after: n bool labels. A connected set of regions whose label changed is
-    accepted only if it contains a clicked region; elsewhere ``before`` stays, so a click
-    edits the region it lands in and a colour model refitted for it cannot flip distant,
-    already-correct parts of the mask.
+    before / after: n bool labels. Of the regions whose label changed, only the connected
+    set containing the newest click is accepted, and only its part within the click's
+    zone: the regions of the other label at most ``zone × d`` from the old boundary, where
+    d is the click's own distance to that boundary. A user clicks in the middle of what
+    is wrong, so d is about half the thickness of the wrong strip; this keeps a
+    correction from spilling past the edge it should stop at, and keeps distant,
+    already-correct parts of the mask as they were.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     changed = before != after
-    if not changed.any():
+    if not changed.any() or seeds.newest is None:
         return after
+    region, label, x, y = seeds.newest
+    if not changed[region]:
+        return before
     i, j = graph.edges[:, 0], graph.edges[:, 1]
     both = changed[i] & changed[j]
     n = graph.count
     adjacency = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n))
     _, component = connected_components(adjacency, directed=False)
-    clicked = np.concatenate([seeds.positive, seeds.negative]).astype(np.int64)
-    accepted = np.isin(component, component[clicked[changed[clicked]]]) & changed
+    accepted = (component == component[region]) & changed
+    if params.zone > 0:
+        depth, click_depth = _boundary_depth(graph, before, x, y)
+        limit = params.zone * max(click_depth, params.zone_min)
+        accepted &= depth <= limit
+        accepted[region] = True
     result = before.copy()
     result[accepted] = after[accepted]
     return result
+
+
+def _boundary_depth(graph: RegionGraph, labels: np.ndarray, x: float, y: float, stride: int = 2):
+    """(n float distance in working pixels from each region's centroid to the boundary of
+    ``labels`` (n bool), the same distance at the point (x, y)), on a stride-2 grid."""
+    import cv2
+
+    grid = labels[graph.labels[::stride, ::stride]].astype(np.uint8)
+    inside = cv2.distanceTransform(grid, cv2.DIST_L2, 3)
+    outside = cv2.distanceTransform(1 - grid, cv2.DIST_L2, 3)
+    depth = (inside + outside) * stride  # one of the two is zero at every cell
+    rows, cols = depth.shape
+    cy = np.clip((graph.centroid[:, 1] / stride).astype(int), 0, rows - 1)
+    cx = np.clip((graph.centroid[:, 0] / stride).astype(int), 0, cols - 1)
+    click = depth[min(int(y / stride), rows - 1), min(int(x / stride), cols - 1)]
+    return depth[cy, cx], float(click)

@@ -60,12 +60,14 @@ class Seeds:
     positive / negative: int64 ids (unique, disjoint).
     outside_box: n bool, or None without a box.
     box: 4 float (x0, y0, x1, y1) in working pixels, or None.
+    newest: the last click as (region, label, x, y), or None without clicks.
     """
 
     positive: np.ndarray
     negative: np.ndarray
     outside_box: np.ndarray | None
     box: np.ndarray | None
+    newest: tuple[int, int, float, float] | None = None
 
 
 class GeodesicMetrics:

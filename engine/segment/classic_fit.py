@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.segment.classic_cut import make_seeds
-from engine.segment.classic_features import FEATURE_NAMES, GeodesicMetrics, click_features
+from engine.segment.classic_cut import CutParams, data_term, make_seeds
+from engine.segment.classic_features import FEATURE_NAMES, GeodesicMetrics, Seeds
 from engine.segment.classic_graph import RegionGraph
 
 
@@ -28,15 +28,13 @@ def state_rows(
     graph: RegionGraph,
     metrics: GeodesicMetrics,
     fraction: np.ndarray,
-    points: np.ndarray,
-    labels: np.ndarray,
-    box: np.ndarray | None,
+    seeds: Seeds,
+    previous: np.ndarray | None,
     rng: np.random.Generator,
     sample: int = 3000,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows×F features, rows target fractions, rows weights) for one click state."""
-    seeds = make_seeds(graph, points, labels, box)
-    features, _, _ = click_features(graph, metrics, seeds)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows×F features, rows fixed offsets, rows target fractions, rows weights)."""
+    term = data_term(graph, metrics, seeds, CutParams(), previous)
     keep = np.ones(graph.count, bool)
     keep[seeds.positive] = keep[seeds.negative] = False  # hard constraints need no model
     if seeds.outside_box is not None:
@@ -45,11 +43,14 @@ def state_rows(
     if len(index) > sample:
         index = rng.choice(index, sample, replace=False)
     weight = graph.size[index] * (graph.count / max(len(index), 1))
-    return features[index], fraction[index], weight
+    return term.features[index], term.offset[index], fraction[index], weight
 
 
-def fit_logistic(features: np.ndarray, target: np.ndarray, weight: np.ndarray, l2: float = 1e-3) -> np.ndarray:
-    """F float64 weights minimising size-weighted soft cross-entropy + l2·|w|² (no bias decay)."""
+def fit_logistic(
+    features: np.ndarray, offset: np.ndarray, target: np.ndarray, weight: np.ndarray, l2: float = 1e-3
+) -> np.ndarray:
+    """F float64 weights w minimising the size-weighted soft cross-entropy of
+    sigmoid(offset + features·w) + l2·|w|² (the bias is not decayed)."""
     from scipy.optimize import minimize
 
     x = features.astype(np.float64)
@@ -59,7 +60,7 @@ def fit_logistic(features: np.ndarray, target: np.ndarray, weight: np.ndarray, l
     penalty[0] = 0.0
 
     def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = x @ beta
+        z = offset + x @ beta
         # log(1 + e^z) - y z, computed stably.
         value = np.logaddexp(0, z) - y * z
         prob = 0.5 * (1 + np.tanh(z / 2))
@@ -71,24 +72,29 @@ def fit_logistic(features: np.ndarray, target: np.ndarray, weight: np.ndarray, l
 
 
 def collect(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 20, seed: int = 0):
-    """Run the clicker with ``weights`` on every image; return the stacked training rows."""
+    """Run the clicker with ``weights`` on every image; return the stacked training rows.
+
+    Every state is the one the segmenter sees in `engine.evaluation.iseg.run_image`: the
+    clicks so far and the previous pass's mask; two box-only states per image are added.
+    """
     import cv2
     from tqdm import tqdm
 
-    from engine.evaluation.iseg import list_items, load_item, run_image
+    from engine.evaluation.clicker import next_click
+    from engine.evaluation.iseg import list_items, load_item
     from engine.segment import classic_cut
-    from engine.segment.classic import ClassicSegmenter
+    from engine.segment.classic import ClassicSegmenter, _previous
+    from engine.types import Prompt
 
     rng = np.random.default_rng(seed)
     if weights is not None:
         classic_cut.UNARY_WEIGHTS[:] = weights
     segmenter = ClassicSegmenter()
-    xs, ys, ws = [], [], []
+    rows = []
     for item in tqdm(list_items(data_dir), file=sys.stderr):
         frame, gt = load_item(item)
         if not (gt > 128).any():
             continue
-        run = run_image(segmenter, frame, gt, max_clicks=max_clicks, quality=1.0, stop_iou=0.95)
         embedding = segmenter.prepare(frame, 1.0)
         graph = RegionGraph.from_arrays(embedding.arrays)
         metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
@@ -96,18 +102,33 @@ def collect(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 
         obj = cv2.resize((gt > 128).astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
         fraction = np.bincount(graph.labels.ravel(), obj.ravel(), graph.count) / graph.size
         scale = np.array([width / gt.shape[1], height / gt.shape[0]])
-        points = np.array([[c.x, c.y] for c in run.clicks], np.float64) * scale
-        labels = np.array([int(c.positive) for c in run.clicks])
-        for k in range(1, len(run.clicks) + 1):
-            x, y, w = state_rows(graph, metrics, fraction, points[:k], labels[:k], None, rng)
-            xs.append(x), ys.append(y), ws.append(w)
-        ys_, xs_ = np.nonzero(gt > 128)
+        clicks: list = []
+        pred = None
+        mask_input = None
+        for _ in range(max_clicks):
+            click = next_click(gt, pred)
+            if click is None:
+                break
+            clicks.append(click)
+            points = np.array([[c.x, c.y] for c in clicks], np.float64)
+            labels = np.array([int(c.positive) for c in clicks])
+            seeds = make_seeds(graph, points * scale, labels, None)
+            previous = _previous(mask_input, graph.labels, graph.count)
+            rows.append(state_rows(graph, metrics, fraction, seeds, previous, rng))
+            proposal = segmenter.predict(embedding, Prompt(points, labels, mask_input=mask_input))
+            pred = proposal.mask(0)
+            mask_input = proposal.logits[0][None]
+            inter = np.count_nonzero(pred & (gt > 128))
+            if inter / max(np.count_nonzero(pred | (gt > 128)), 1) >= 0.95:
+                break
+        ys, xs = np.nonzero(gt > 128)
         for _ in range(2):
-            jitter = rng.uniform(-0.05, 0.1, 4) * np.tile([np.ptp(xs_) + 1, np.ptp(ys_) + 1], 2)
-            box = np.array([xs_.min() - jitter[0], ys_.min() - jitter[1], xs_.max() + 1 + jitter[2], ys_.max() + 1 + jitter[3]])
-            x, y, w = state_rows(graph, metrics, fraction, np.zeros((0, 2)), np.zeros(0), box * np.tile(scale, 2), rng)
-            xs.append(x), ys.append(y), ws.append(w)
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+            size = np.tile([np.ptp(xs) + 1, np.ptp(ys) + 1], 2)
+            jitter = rng.uniform(-0.05, 0.1, 4) * size
+            box = np.array([xs.min() - jitter[0], ys.min() - jitter[1], xs.max() + 1 + jitter[2], ys.max() + 1 + jitter[3]])
+            seeds = make_seeds(graph, np.zeros((0, 2)), np.zeros(0), box * np.tile(scale, 2))
+            rows.append(state_rows(graph, metrics, fraction, seeds, None, rng))
+    return tuple(np.concatenate(part) for part in zip(*rows))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,8 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     parts = []
     for round_index in range(args.rounds):
         parts.append(collect(args.data_dir, weights, seed=round_index))
-        x, y, w = (np.concatenate(p) for p in zip(*parts))
-        weights = fit_logistic(x, y, w, args.l2)
+        x, offset, y, w = (np.concatenate(p) for p in zip(*parts))
+        weights = fit_logistic(x, offset, y, w, args.l2)
         print(f"round {round_index}: {len(x)} rows", file=sys.stderr)
         print("UNARY_WEIGHTS = np.array([" + ", ".join(f"{v:.4f}" for v in weights) + "])", file=sys.stderr)
     for name, value in zip(FEATURE_NAMES, weights):

@@ -37,6 +37,7 @@ class RegionGraph:
     edges: e×2 int32 adjacent pairs (i < j).
     edge_length: e float32 number of 4-neighbour pixel pairs across the boundary.
     edge_contrast: e float32 mean squared Lab difference across the boundary.
+    neighbours: n×D int32 adjacent region ids, padded with -1.
     """
 
     labels: np.ndarray
@@ -52,6 +53,7 @@ class RegionGraph:
     edges: np.ndarray
     edge_length: np.ndarray
     edge_contrast: np.ndarray
+    neighbours: np.ndarray
 
     @property
     def count(self) -> int:
@@ -113,6 +115,7 @@ def build_region_graph(rgb: np.ndarray) -> RegionGraph:
         edges=edges,
         edge_length=edge_length,
         edge_contrast=edge_contrast,
+        neighbours=neighbour_table(edges, count),
     )
 
 
@@ -178,3 +181,18 @@ def _adjacency(labels: np.ndarray, lab: np.ndarray, count: int) -> tuple[np.ndar
     contrast = np.bincount(inverse, d, len(unique)) / length
     edges = np.stack([unique // count, unique % count], axis=1).astype(np.int32)
     return edges, length.astype(np.float32), contrast.astype(np.float32)
+
+
+def neighbour_table(edges: np.ndarray, count: int) -> np.ndarray:
+    """n×D int32 ids of each region's neighbours, padded with -1 (D = max degree)."""
+    a = np.concatenate([edges[:, 0], edges[:, 1]])
+    b = np.concatenate([edges[:, 1], edges[:, 0]])
+    order = np.argsort(a, kind="stable")
+    a, b = a[order], b[order]
+    degree = np.bincount(a, minlength=count)
+    width = int(degree.max()) if len(degree) else 0
+    start = np.concatenate([[0], np.cumsum(degree)[:-1]])
+    slot = np.arange(len(a)) - start[a]
+    table = np.full((count, max(width, 1)), -1, np.int32)
+    table[a, slot] = b
+    return table

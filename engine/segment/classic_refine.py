@@ -34,10 +34,20 @@ class RefineParams:
     colour_weight: float = 1.0
     pull: float = 1.0
     click_radius: int = 2
+    claim: float = 4.0
+    claim_radius: float = 8.0
+    claim_colour: float = 12.0
+    local_weight: float = 0.0
+    neighbour_weight: float = 0.0
+    neighbour_sigma: float = 10.0
+    neighbour_self: bool = True
+    local_window: int = 31
+    local_floor: float = 25.0
 
 
 def refine(
     coarse: np.ndarray,
+    regions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
     lab: np.ndarray,
     colour_index: np.ndarray,
     palette_size: int,
@@ -82,6 +92,17 @@ def refine(
     bg_hist = np.bincount(ci[outer], minlength=palette_size) + 1.0
     log_ratio = np.log(fg_hist / fg_hist.sum()) - np.log(bg_hist / bg_hist.sum())
     data = params.colour_weight * log_ratio[ci] + params.pull * signed / params.band
+    lab_roi = lab[y0:y1, x0:x1].astype(np.float32)
+    if params.local_weight > 0:
+        data = data + params.local_weight * _local_gaussians(lab_roi, inner, outer, params)
+    if params.neighbour_weight > 0 and regions is not None:
+        region_labels, neighbours, mean_lab, region_fg = regions
+        data = data + params.neighbour_weight * _neighbour_match(
+            lab_roi, band, region_labels[y0:y1, x0:x1], neighbours, mean_lab, region_fg, params
+        )
+
+    if params.claim > 0:
+        data = data + _click_claims(lab_roi, points, labels, (x0, y0), params)
 
     node = np.full(roi.shape, -1, np.int64)
     count = int(band.sum())
@@ -89,7 +110,6 @@ def refine(
     source = np.maximum(data[band], 0).astype(np.float64)
     sink = np.maximum(-data[band], 0).astype(np.float64)
 
-    lab_roi = lab[y0:y1, x0:x1].astype(np.float32)
     pairs = []
     for a_sl, b_sl in (
         ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
@@ -134,3 +154,98 @@ def refine(
     graph.maxflow()
     roi[band] = ~graph.get_grid_segments(nodes)
     return mask
+
+
+def _click_claims(
+    lab_roi: np.ndarray, points: np.ndarray, labels: np.ndarray, origin: tuple[int, int], params: RefineParams
+) -> np.ndarray:
+    """ROI-sized float32 log-odds: each click pulls nearby pixels of its colour to its label.
+
+    The simulated (and the real) user clicks in the middle of a wrong strip; the pixels
+    around the click that look like the clicked one are most likely wrong the same way.
+    The pull falls off as a Gaussian in distance (``claim_radius``) and in Lab difference
+    from the clicked pixel (``claim_colour``).
+    """
+    height, width = lab_roi.shape[:2]
+    claims = np.zeros((height, width), np.float32)
+    reach = int(np.ceil(2.5 * params.claim_radius))
+    x_origin, y_origin = origin
+    for (px, py), label in zip(np.asarray(points, np.float64).reshape(-1, 2), labels):
+        cx, cy = int(round(px)) - x_origin, int(round(py)) - y_origin
+        if not (0 <= cx < width and 0 <= cy < height):
+            continue
+        ya, yb = max(cy - reach, 0), min(cy + reach + 1, height)
+        xa, xb = max(cx - reach, 0), min(cx + reach + 1, width)
+        yy, xx = np.mgrid[ya:yb, xa:xb]
+        spatial = ((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * params.claim_radius**2)
+        diff = lab_roi[ya:yb, xa:xb] - lab_roi[cy, cx]
+        colour = (diff * diff).sum(axis=2) / (2 * params.claim_colour**2)
+        pull = params.claim * np.exp(-(spatial + colour))
+        window = claims[ya:yb, xa:xb]
+        # The strongest claim wins where clicks of both labels reach.
+        if label == 1:
+            np.copyto(window, np.maximum(window, pull), where=pull > np.abs(window))
+        else:
+            np.copyto(window, np.minimum(window, -pull), where=pull > np.abs(window))
+    return claims
+
+
+def _local_gaussians(lab_roi: np.ndarray, inner: np.ndarray, outer: np.ndarray, params: RefineParams) -> np.ndarray:
+    """ROI float32 log-likelihood ratio of local isotropic Gaussians (fg from ``inner``, bg
+    from ``outer`` pixels within a ``local_window`` box): the object's colour next to each
+    boundary pixel, which varies along the boundary where a global model cannot."""
+    import cv2
+
+    size = (params.local_window, params.local_window)
+    sq = (lab_roi * lab_roi).sum(axis=2)
+    out = []
+    for region in (inner, outer):
+        weight = region.astype(np.float32)
+        count = cv2.boxFilter(weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        total = cv2.boxFilter(lab_roi * weight[..., None], -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        total_sq = cv2.boxFilter(sq * weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        safe = np.maximum(count, 1.0)
+        mean = total / safe[..., None]
+        var = np.maximum(total_sq / safe - (mean * mean).sum(axis=2), 0) / 3 + params.local_floor
+        diff = lab_roi - mean
+        loglik = -(diff * diff).sum(axis=2) / (2 * var) - 1.5 * np.log(var)
+        out.append(np.where(count > 3, loglik, np.nan))
+    ratio = out[0] - out[1]
+    return np.clip(np.nan_to_num(ratio, nan=0.0), -10, 10).astype(np.float32)
+
+
+def _neighbour_match(
+    lab_roi: np.ndarray,
+    band: np.ndarray,
+    labels_roi: np.ndarray,
+    neighbours: np.ndarray,
+    mean_lab: np.ndarray,
+    region_fg: np.ndarray,
+    params: RefineParams,
+) -> np.ndarray:
+    """ROI float32 log-odds from comparing each band pixel with the mean colours of its
+    superpixel's neighbours on either side of the coarse boundary.
+
+    A superpixel that straddles the true boundary holds pixels of both kinds; each one is
+    sent to the side whose adjacent region it looks like.
+    """
+    out = np.zeros(band.shape, np.float32)
+    ys, xs = np.nonzero(band)
+    own = labels_roi[ys, xs]
+    cand = neighbours[own]  # p×D, -1 padded
+    if params.neighbour_self:
+        cand = np.concatenate([own[:, None], cand], axis=1)
+    valid = cand >= 0
+    safe = np.where(valid, cand, 0)
+    colours = mean_lab[safe]  # p×D×3
+    diff = colours - lab_roi[ys, xs][:, None, :]
+    dist = (diff * diff).sum(axis=2)
+    fg = region_fg[safe]
+    big = np.float32(1e9)
+    d_fg = np.where(valid & fg, dist, big).min(axis=1)
+    d_bg = np.where(valid & ~fg, dist, big).min(axis=1)
+    both = (d_fg < big) & (d_bg < big)
+    score = np.zeros(len(ys), np.float32)
+    score[both] = np.clip((d_bg[both] - d_fg[both]) / (2 * params.neighbour_sigma**2), -10, 10)
+    out[ys, xs] = score
+    return out
