@@ -7,12 +7,17 @@ Each command lives in `engine.commands`; this module only parses and turns a
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
 from engine.errors import FramewiseError
 
 EXIT_USAGE = 2
+
+# Modules that add their own sub-commands: each has ``register(subparsers)``, which adds
+# parsers and sets ``handler=function(args) -> int`` with ``set_defaults``.
+COMMAND_MODULES: list[str] = []
 
 
 def _backend_options(parser: argparse.ArgumentParser) -> None:
@@ -101,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quality", type=float, default=1.0, help="segmenter quality (default 1.0)")
     _backend_options(demo)
     demo.add_argument("--json", action="store_true", help="print JSON")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -111,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from engine import commands
 
-    handler = {
+    handler = getattr(args, "handler", None) or {
         "info": commands.info,
         "segment": commands.segment,
         "eval": commands.evaluate,

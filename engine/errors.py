@@ -41,3 +41,7 @@ class SessionFormatError(FramewiseError):
 
 class ExportError(FramewiseError):
     """An export that cannot be written."""
+
+
+class ProjectError(FramewiseError):
+    """A project folder that cannot be used: missing, not a project, from a newer version."""

@@ -272,3 +272,21 @@ def media_fingerprint(path: Path | str) -> str:
     except OSError as exc:
         raise MediaError(f"{p}: cannot read for fingerprinting: {exc}") from exc
     raise MediaError(f"{p}: no such file or folder")
+
+
+def media_info(source: FrameSource, name: str | None = None) -> "MediaInfo":
+    """The `MediaInfo` of an open source (fingerprints its content: reads a few MiB)."""
+    from engine.types import MediaInfo
+
+    files = getattr(source, "files", None)
+    width, height = source.size
+    return MediaInfo(
+        name=str(name if name is not None else source.path),
+        fingerprint=media_fingerprint(source.path),
+        width=int(width),
+        height=int(height),
+        frames=len(source),
+        fps=float(source.fps),
+        timestamps=tuple(float(t) for t in source.timestamps),
+        frame_names=tuple(f.name for f in files) if files else (),
+    )

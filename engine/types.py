@@ -249,3 +249,23 @@ def shape_to_json(shape: Shape) -> dict:
     if isinstance(shape, Box):
         return {"type": "bounding_box", "box": [round(v, 2) for v in shape.as_list()]}
     return {"type": "polygon", "parts": shape.to_json()}
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the project, sessions and exports need to know about one media.
+
+    name: the key labels use (`Label.media`), the path as the Editor opened it.
+    fingerprint: `engine.media.media_fingerprint` of the content (renaming keeps it).
+    timestamps: per-frame presentation times in seconds (len == frames), or empty.
+    frame_names: per-frame file names for image folders (len == frames), or empty for videos.
+    """
+
+    name: str
+    fingerprint: str
+    width: int
+    height: int
+    frames: int
+    fps: float
+    timestamps: tuple[float, ...] = ()
+    frame_names: tuple[str, ...] = ()
