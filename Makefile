@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench sample-media clean
+.PHONY: demo test bench sample-media clean gui-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m engine.cli demo --out out/demo
 
+## The GUI tests run the real Tk app on a virtual screen: Xvfb and xdotool (Debian packages).
+gui-deps:
+	@command -v Xvfb >/dev/null && command -v xdotool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo -n ); \
+	  $$SUDO apt-get install -y -qq xvfb xdotool >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq xvfb xdotool >/dev/null; } || \
+	  echo "warning: could not install xvfb/xdotool; GUI tests will be skipped"; }
+
 ## Run the whole test suite.
-test: $(STAMP)
+test: $(STAMP) gui-deps
 	$(PY) -m pytest -q
 
 ## Speed benchmarks with ratios against bare baselines (figures go to docs/BENCHMARKS.md).

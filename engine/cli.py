@@ -17,7 +17,7 @@ EXIT_USAGE = 2
 
 # Modules that add their own sub-commands: each has ``register(subparsers)``, which adds
 # parsers and sets ``handler=function(args) -> int`` with ``set_defaults``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["engine.commands_propagate", "engine.commands_session", "engine.commands_export"]
 
 
 def _backend_options(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def _backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="torch device for SAM (default: cuda when available)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framewise",
         description="Video labeling with SAM assistance: segment, evaluate and benchmark from the command line.",
@@ -106,15 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quality", type=float, default=1.0, help="segmenter quality (default 1.0)")
     _backend_options(demo)
     demo.add_argument("--json", action="store_true", help="print JSON")
-    for name in COMMAND_MODULES:
+    for name in (*COMMAND_MODULES, *extra_modules):
         importlib.import_module(name).register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, extra_modules: tuple[str, ...] = ()) -> int:
+    """Run one command. ``extra_modules`` add commands from outside the engine (the UI adds
+    ``annotate`` this way, so that `engine` never imports `ui`)."""
     # Before torch is imported: spinning OpenMP threads starve everything else on small CPUs.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    parser = build_parser()
+    parser = build_parser(extra_modules)
     args = parser.parse_args(argv)
     from engine import commands
 

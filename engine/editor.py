@@ -6,18 +6,20 @@ on the same media reproduces the same labels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine import geometry
 from engine.errors import EditorStateError, FrameIndexError
-from engine.events import Event, SessionLog, normalise_point
+from engine.events import Event, SessionLog, normalise_point, normalise_shape
+from engine.history import ChangeSet, RecordingStore
 from engine.labels import LabelStore, MemoryLabelStore
 from engine.ontology import Ontology, default_ontology
 from engine.segment.base import Segmenter
-from engine.types import QUALITY_DEFAULT, Label, Prompt, Proposal, check_quality
+from engine.types import QUALITY_DEFAULT, Box, Label, Prompt, Proposal, Shape, check_quality
 
 
 @dataclass
@@ -51,7 +53,9 @@ class Editor:
 
     segmenter: the backend answering prompts (classic or sam).
     ontology: the classes; the first SAM-capable one is active at start.
-    store: where applied labels go (in memory unless a project store is given).
+    store: where applied labels go (in memory unless a project store is given). A store
+        with ``attach`` (a `engine.project.Project`) persists every event; one with
+        ``add_media`` registers each opened media.
     frame_server_options: keyword arguments for `engine.frames.FrameServer`.
     """
 
@@ -68,6 +72,8 @@ class Editor:
         self.ontology = ontology or default_ontology()
         self.store: LabelStore = store if store is not None else MemoryLabelStore()
         self.log = SessionLog()
+        if hasattr(self.store, "attach"):
+            self.store.attach(self)
         self.quality = check_quality(quality)
         self.sam_mode = False
         self.permanent = False
@@ -88,6 +94,15 @@ class Editor:
         from engine.media import open_media
 
         source = open_media(media) if isinstance(media, (str, Path)) else media
+        if hasattr(self.store, "add_media"):
+            from engine.media import media_info
+
+            try:
+                self.store.add_media(media_info(source, str(getattr(source, "path", media))))
+            except BaseException:
+                if isinstance(media, (str, Path)):
+                    source.close()
+                raise
         self.close()
         self._owns_source = isinstance(media, (str, Path))
         self._server = FrameServer(source, self.segmenter, quality=self.quality, **self._server_options)
@@ -241,21 +256,75 @@ class Editor:
         shape = geometry.mask_to_shape(mask, label_class.shape)
         if shape is None:
             raise EditorStateError("the selection is empty: add include points or a box first")
-        if object_id is None:
-            object_id = self.store.next_object_id()
-        label = Label(
-            object_id=int(object_id),
-            frame_index=self.frame_index,
-            class_name=label_class.name,
-            shape=shape,
-            source="sam",
-            score=float(proposal.scores[self.selection.candidate]),
-            media=self.media_name,
-        )
-        self.store.put(label)
-        self.selection = Selection()
-        self._record("apply", object_id=label.object_id, class_name=label.class_name)
+        selection = self.selection
+        try:
+            with self._transaction():  # label, event and undo record: one commit
+                label = Label(
+                    object_id=int(self.store.next_object_id() if object_id is None else object_id),
+                    frame_index=self.frame_index,
+                    class_name=label_class.name,
+                    shape=shape,
+                    source="sam",
+                    score=float(proposal.scores[selection.candidate]),
+                    media=self.media_name,
+                )
+                self.store.put(label)
+                self.selection = Selection()
+                self._record("apply", object_id=label.object_id, class_name=label.class_name)
+        except BaseException:
+            self.selection = selection
+            raise
         return label
+
+    # -- changing applied labels (each one undoable step) ---------------------------
+
+    def delete_label(self, object_id: int, frame_index: int | None = None) -> Label:
+        """Delete object ``object_id``'s label on ``frame_index`` (default: the current frame)."""
+        label = self._require_label(object_id, frame_index)
+        with self._transaction():
+            self.store.delete(label.media, label.frame_index, label.object_id)
+            self._record("delete", at_frame=label.frame_index, object_id=label.object_id)
+        return label
+
+    def edit_label(self, object_id: int, shape: Shape, frame_index: int | None = None) -> Label:
+        """Replace a label's shape (vertices moved, box resized); its source becomes manual."""
+        label = self._require_label(object_id, frame_index)
+        if isinstance(shape, Box) != (self.ontology[label.class_name].shape == "bounding_box"):
+            raise EditorStateError(
+                f"object {object_id} is a {self.ontology[label.class_name].shape} ({label.class_name!r}): "
+                f"cannot give it a {type(shape).__name__}"
+            )
+        label = replace(label, shape=shape, source="manual")
+        with self._transaction():
+            self.store.put(label)
+            self._record("edit", at_frame=label.frame_index, object_id=label.object_id,
+                         shape=normalise_shape(shape, *self.frame_size))
+        return label
+
+    def change_class(self, object_id: int, class_name: str) -> ChangeSet | None:
+        """Move object ``object_id`` (its labels on every frame) to another class of the same shape."""
+        history = self._history()
+        new = self.ontology[class_name]
+        current = history.object(self.media_name, int(object_id))
+        if current is None:
+            raise EditorStateError(f"no object {object_id} in {self.media_name or 'this store'}")
+        if self.ontology[current.class_name].shape != new.shape:
+            raise EditorStateError(
+                f"object {object_id} is a {self.ontology[current.class_name].shape}: "
+                f"class {class_name!r} takes {new.shape} shapes"
+            )
+        with self._transaction():
+            changeset = history.set_object_class(self.media_name, int(object_id), class_name)
+            self._record("relabel", object_id=int(object_id), class_name=class_name)
+        return changeset
+
+    def undo(self) -> ChangeSet | None:
+        """Revert the newest change (apply, edit, delete, class change); None when there is none."""
+        return self._step("undo")
+
+    def redo(self) -> ChangeSet | None:
+        """Re-apply the most recently undone change; None when there is none."""
+        return self._step("redo")
 
     def labels(self, frame_index: int | None = None) -> list[Label]:
         """Labels of the open media (of one frame when ``frame_index`` is given)."""
@@ -298,6 +367,30 @@ class Editor:
         self.selection.candidate = 0
         return proposal
 
-    def _record(self, kind: str, **data) -> Event:
+    def _history(self) -> RecordingStore:
+        if not isinstance(self.store, RecordingStore):
+            raise EditorStateError(f"the label store {type(self.store).__name__} keeps no undo history")
+        return self.store
+
+    def _transaction(self):
+        return self.store.transaction() if isinstance(self.store, RecordingStore) else nullcontext()
+
+    def _step(self, kind: str) -> ChangeSet | None:
+        history = self._history()
+        with self._transaction():
+            changeset = history.undo() if kind == "undo" else history.redo()
+            if changeset is not None:
+                self._record(kind, **changeset.summary())
+        return changeset
+
+    def _require_label(self, object_id: int, frame_index: int | None) -> Label:
+        self.server  # raises when no media is open
+        frame = self.frame_index if frame_index is None else int(frame_index)
+        label = self.store.get(self.media_name, frame, int(object_id))
+        if label is None:
+            raise EditorStateError(f"no label of object {object_id} on frame {frame} of {self.media_name}")
+        return label
+
+    def _record(self, kind: str, *, at_frame: int | None = None, **data) -> Event:
         frame = self.frame_index if self._server is not None else None
-        return self.log.append(Event(kind, frame, data))
+        return self.log.append(Event(kind, frame if at_frame is None else at_frame, data))

@@ -22,6 +22,11 @@ EVENT_KINDS = (
     "quality",
     "candidate",
     "permanent",
+    "delete",  # data: object_id (the event's frame is the label's)
+    "edit",  # data: object_id, shape (normalise_shape)
+    "relabel",  # data: object_id, class_name
+    "undo",  # data: engine.history.ChangeSet.summary() of the reverted change
+    "redo",  # data: the same, of the re-applied change
 )
 
 
@@ -79,3 +84,28 @@ def normalise_point(x: float, y: float, width: int, height: int) -> tuple[float,
 def denormalise_point(u: float, v: float, width: int, height: int) -> tuple[float, float]:
     """[0, 1] fractions -> pixel-centre coordinates in a ``width``×``height`` frame."""
     return (u * width - 0.5, v * height - 0.5)
+
+
+def normalise_shape(shape, width: int, height: int) -> dict:
+    """A Polygon or Box as `engine.types.shape_to_json`, x divided by ``width``, y by ``height``.
+
+    Shapes are in pixel-edge coordinates, so (unlike points) there is no half-pixel shift.
+    """
+    from engine.types import Box
+
+    if isinstance(shape, Box):
+        box = [shape.x0 / width, shape.y0 / height, shape.x1 / width, shape.y1 / height]
+        return {"type": "bounding_box", "box": box}
+    # Divide (not multiply by 1/width): quarter-pixel vertices then round-trip exactly.
+    size = [float(width), float(height)]
+    return {"type": "polygon", "parts": [[(ring / size).tolist() for ring in part] for part in shape.parts]}
+
+
+def denormalise_shape(data: dict, width: int, height: int):
+    """The inverse of `normalise_shape` for a ``width``×``height`` frame."""
+    from engine.types import Box, shape_from_json
+
+    shape = shape_from_json(data, source="event shape")
+    if isinstance(shape, Box):
+        return Box(shape.x0 * width, shape.y0 * height, shape.x1 * width, shape.y1 * height)
+    return type(shape)(tuple(tuple(ring * [width, height] for ring in part) for part in shape.parts))

@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from engine.errors import PromptError
+from engine.errors import PromptError, SessionFormatError
 
 QUALITY_MIN = 0.2
 QUALITY_DEFAULT = 0.6
@@ -199,9 +199,11 @@ class Polygon:
     def num_vertices(self) -> int:
         return int(sum(len(r) for part in self.parts for r in part))
 
-    def to_json(self) -> list[list[list[list[float]]]]:
-        """Nested lists: parts -> rings -> points -> [x, y]."""
-        return [[np.round(r, 2).tolist() for r in part] for part in self.parts]
+    def to_json(self, decimals: int | None = 2) -> list[list[list[list[float]]]]:
+        """Nested lists: parts -> rings -> points -> [x, y], rounded (None: exact floats)."""
+        if decimals is None:
+            return [[np.asarray(r, np.float64).tolist() for r in part] for part in self.parts]
+        return [[np.round(r, decimals).tolist() for r in part] for part in self.parts]
 
 
 Shape = Polygon | Box
@@ -244,11 +246,41 @@ class Label:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
-def shape_to_json(shape: Shape) -> dict:
-    """A polygon or a box as JSON, pixel-edge coordinates rounded to 0.01 px."""
+def shape_to_json(shape: Shape, decimals: int | None = 2) -> dict:
+    """A polygon or a box as JSON, pixel-edge coordinates rounded to 0.01 px.
+
+    decimals=None keeps the exact floats (the project store does, so a label reads back
+    bit for bit and re-exports to the same JSON).
+    """
     if isinstance(shape, Box):
-        return {"type": "bounding_box", "box": [round(v, 2) for v in shape.as_list()]}
-    return {"type": "polygon", "parts": shape.to_json()}
+        if decimals is None:
+            return {"type": "bounding_box", "box": [float(v) for v in shape.as_list()]}
+        return {"type": "bounding_box", "box": [round(v, decimals) for v in shape.as_list()]}
+    return {"type": "polygon", "parts": shape.to_json(decimals)}
+
+
+def shape_from_json(data: object, *, source: str = "shape") -> Shape:
+    """The inverse of `shape_to_json`; raises `SessionFormatError` naming ``source``."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    try:
+        if kind == "bounding_box":
+            box = [float(v) for v in data["box"]]
+            if len(box) != 4 or not all(np.isfinite(box)):
+                raise ValueError(f"a box needs 4 finite numbers, got {data['box']!r}")
+            return Box(*box)
+        if kind == "polygon":
+            parts = []
+            for part in data["parts"]:
+                rings = tuple(np.asarray(ring, np.float64).reshape(-1, 2) for ring in part)
+                if not rings or any(len(r) < 3 or not np.isfinite(r).all() for r in rings):
+                    raise ValueError("every ring needs at least 3 finite (x, y) points")
+                parts.append(rings)
+            if not parts:
+                raise ValueError("a polygon needs at least one part")
+            return Polygon(tuple(parts))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SessionFormatError(f"{source}: malformed {kind} ({exc})") from exc
+    raise SessionFormatError(f"{source}: unknown shape type {kind!r}; expected polygon or bounding_box")
 
 
 @dataclass(frozen=True)

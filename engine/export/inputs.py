@@ -1,0 +1,110 @@
+"""Reading import files defensively: a size cap, and names that must stay inside a folder."""
+
+from __future__ import annotations
+
+import math
+import re
+import stat
+from pathlib import Path, PurePosixPath
+
+from engine.errors import SessionFormatError
+
+MAX_IMPORT_BYTES = 256 * 1024 * 1024
+"""Import files larger than this are refused before they are read."""
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def read_capped(path: str | Path, max_bytes: int = MAX_IMPORT_BYTES) -> bytes:
+    """The bytes of the regular file ``path``; `SessionFormatError` if missing or too large."""
+    path = Path(path)
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SessionFormatError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise SessionFormatError(f"{path}: {info.st_size} bytes is over the import limit of {max_bytes} bytes")
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SessionFormatError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SessionFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise SessionFormatError(f"{path}: over the import limit of {max_bytes} bytes")
+    return data
+
+
+def safe_relative(name: object, *, where: str) -> PurePosixPath:
+    """``name`` as a relative POSIX path that cannot leave its folder.
+
+    Rejects non-strings, empty names, absolute paths (``/x``, ``\\\\x``, ``C:x``), ``..``
+    components and control characters; backslashes count as separators.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise SessionFormatError(f"{where}: expected a non-empty relative path, got {name!r}")
+    if _CONTROL.search(name):
+        raise SessionFormatError(f"{where}: control characters in path {name!r}")
+    text = name.replace("\\", "/")
+    if text.startswith("/") or _DRIVE.match(text):
+        raise SessionFormatError(f"{where}: absolute path {name!r} is not allowed")
+    path = PurePosixPath(text)
+    if any(part == ".." for part in path.parts):
+        raise SessionFormatError(f"{where}: path {name!r} leaves its folder ('..')")
+    return path
+
+
+def inside(root: Path, relative: PurePosixPath, *, where: str) -> Path:
+    """``root / relative``, refusing one that resolves (through symlinks) outside ``root``."""
+    target = root / Path(*relative.parts) if relative.parts else root
+    try:
+        real_root = root.resolve()
+        real = target.resolve()
+    except OSError as exc:
+        raise SessionFormatError(f"{where}: cannot resolve {target} ({exc})") from exc
+    if real != real_root and real_root not in real.parents:
+        raise SessionFormatError(f"{where}: {relative} resolves outside {root} (symlink?)")
+    return target
+
+
+class JsonFields:
+    """Typed field access whose errors name the file and the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> SessionFormatError:
+        return SessionFormatError(f"{self.source}: {where}: {message}")
+
+    def get(self, item: dict, key: str, where: str, kind, *, required: bool = True, default=None):
+        if key not in item:
+            if required:
+                raise self.fail(where, f"missing key {key!r}")
+            return default
+        value = item[key]
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _as_tuple(kind))
+        if not ok:
+            field = key if where == "top level" else f"{where}.{key}"
+            raise self.fail(field, f"expected {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+    def list_of(self, item: dict, key: str) -> list:
+        """A top-level list field."""
+        return self.get(item, key, "top level", list)
+
+    def number(self, value: object, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(where, f"expected a finite number, got {value!r}")
+        return float(value)
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind) -> str:
+    names = {
+        int: "an integer", str: "a string", list: "a list", dict: "an object", bool: "true/false", float: "a number"
+    }
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in _as_tuple(kind)))

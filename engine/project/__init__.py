@@ -1,0 +1,13 @@
+"""Projects: a folder with ``project.sqlite`` holding media, ontology, labels, events and undo history.
+
+    with Project.create("my_project", ontology) as project:
+        editor = Editor(make_segmenter("classic"), project.ontology, store=project)
+        editor.open("clip.mp4")   # registers the media; every event is stored
+"""
+
+from engine.errors import ProjectError
+from engine.history import ChangeSet, ObjectRecord
+from engine.project.schema import LABEL_SOURCES, PROJECT_FILE, SCHEMA_VERSION
+from engine.project.store import Project
+
+__all__ = ["Project", "ProjectError", "ObjectRecord", "ChangeSet", "SCHEMA_VERSION", "PROJECT_FILE", "LABEL_SOURCES"]

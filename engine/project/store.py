@@ -1,0 +1,385 @@
+"""`Project`: a labelling project in one SQLite file, and the Editor's persistent label store.
+
+Every change (a label, its event and its undo record) is one transaction committed before
+the call returns, so killing the process at any moment loses no applied label.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from engine.errors import OntologyError, ProjectError
+from engine.events import Event
+from engine.history import Change, ChangeSet, ObjectRecord, RecordingStore
+from engine.ontology import Ontology, default_ontology
+from engine.project import rows, schema
+from engine.types import Label, LabelClass, MediaInfo, shape_to_json
+
+_LABEL_COLUMNS = (
+    "l.frame_index, l.object_id, o.class_name, l.shape, l.source, l.score, l.confirmed, l.review, l.attributes"
+)
+_LABEL_JOIN = "labels l JOIN objects o USING (media_id, object_id) JOIN media m ON m.id = l.media_id"
+
+
+class Project(RecordingStore):
+    """A project folder holding ``project.sqlite``: media, ontology, objects, labels, events, history.
+
+    It is a `LabelStore` (labels addressed by (media name, frame index, object id)) with
+    undo/redo, so ``Editor(segmenter, project.ontology, store=project)`` labels straight
+    into it. Make one with `Project.create` or `Project.open`; both work as context managers.
+    """
+
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = db
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._pending: list[int] = []  # change sets of the open transaction, not yet tied to an event
+        self._media_ids: dict[str, int] = {}
+        self._ontology = self._read_ontology()
+
+    # -- create / open / close ------------------------------------------------------
+
+    @classmethod
+    def create(cls, folder: str | Path, ontology: Ontology | None = None) -> "Project":
+        """Make a new project in ``folder`` (created if needed) with ``ontology``'s classes."""
+        folder = Path(folder)
+        path = folder / schema.PROJECT_FILE
+        if path.exists():
+            raise ProjectError(f"{path}: a project already exists here")
+        ontology = ontology or default_ontology()
+        schema.create_database(path, [(c.name, c.shape, c.colour, c.hotkey) for c in ontology])
+        return cls.open(folder)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "Project":
+        """Open the project in ``folder`` (or the ``project.sqlite`` file itself), migrating it."""
+        folder = Path(folder)
+        path = folder if folder.is_file() else folder / schema.PROJECT_FILE
+        if not path.is_file():
+            raise ProjectError(f"{folder}: not a framewise project (no {schema.PROJECT_FILE})")
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ProjectError(f"{path}: cannot open the project ({exc})") from exc
+        try:
+            # Check first: journal_mode=WAL would rewrite a database that is not ours.
+            version = schema.schema_version(db, path)
+            schema.check_not_newer(version, path)
+            schema.configure(db)
+            if version < schema.SCHEMA_VERSION:
+                schema.migrate(db, path)
+            return cls(path, db)
+        except sqlite3.Error as exc:
+            db.close()
+            raise ProjectError(f"{path}: cannot open the project ({exc})") from exc
+        except BaseException:
+            db.close()
+            raise
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def close(self) -> None:
+        """Close the database (a checkpoint folds the write-ahead log into the file)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.folder)!r})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All or nothing, committed on leaving; nested calls are savepoints of the outer one."""
+        with self._lock:
+            depth, pending = self._depth, len(self._pending)
+            self._execute(f"SAVEPOINT sp{depth}" if depth else "BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth = depth
+                del self._pending[pending:]
+                self._media_ids.clear()  # ids read inside the rolled-back part may be gone
+                if self._db.in_transaction:  # (SQLite ends it by itself after some errors)
+                    self._execute(f"ROLLBACK TO sp{depth}" if depth else "ROLLBACK")
+                    if depth:
+                        self._execute(f"RELEASE sp{depth}")
+                raise
+            self._depth = depth
+            if depth:
+                self._execute(f"RELEASE sp{depth}")
+                return
+            self._pending.clear()
+            try:
+                self._execute("COMMIT")
+            except ProjectError:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._media_ids.clear()
+                raise
+
+    # -- media, ontology, objects ---------------------------------------------------
+
+    def add_media(self, info: MediaInfo) -> int:
+        """Register a media (idempotent by name); its id. Refuses a changed file under an old name."""
+        with self.transaction():
+            row = self._one("SELECT id, fingerprint FROM media WHERE name = ?", (info.name,))
+            if row is not None:
+                if row[1] != info.fingerprint:
+                    raise ProjectError(
+                        f"{self.path}: media {info.name!r} changed since it was added "
+                        f"(fingerprint {info.fingerprint[:12]}, project has {row[1][:12]})"
+                    )
+                return int(row[0])
+            return int(self._execute(
+                "INSERT INTO media(name, fingerprint, width, height, frames, fps, timestamps, frame_names, added)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (info.name, info.fingerprint, info.width, info.height, info.frames, info.fps,
+                 rows.dumps(list(info.timestamps)), rows.dumps(list(info.frame_names)), time.time()),
+            ).lastrowid)
+
+    def media(self) -> list[MediaInfo]:
+        """The registered media, oldest first."""
+        query = "SELECT name, fingerprint, width, height, frames, fps, timestamps, frame_names FROM media ORDER BY id"
+        return [rows.media_from_row(row) for row in self._rows(query)]
+
+    @property
+    def ontology(self) -> Ontology:
+        return self._ontology
+
+    def object(self, media: str, object_id: int) -> ObjectRecord | None:
+        row = self._one(
+            "SELECT o.class_name, o.name FROM objects o JOIN media m ON m.id = o.media_id"
+            " WHERE m.name = ? AND o.object_id = ?",
+            (media, object_id),
+        )
+        return None if row is None else ObjectRecord(media, int(object_id), row[0], row[1])
+
+    def objects(self, media: str | None = None) -> list[ObjectRecord]:
+        """Objects sorted by (media, object id), optionally of one media."""
+        query = "SELECT m.name, o.object_id, o.class_name, o.name FROM objects o JOIN media m ON m.id = o.media_id"
+        args: tuple = ()
+        if media is not None:
+            query, args = query + " WHERE m.name = ?", (media,)
+        return [ObjectRecord(*row) for row in self._rows(query + " ORDER BY m.name, o.object_id", args)]
+
+    def next_object_id(self) -> int:
+        """An object id never used in this project (ids start at 1 and are not reused)."""
+        with self.transaction():
+            last = int(self._one("SELECT value FROM meta WHERE key = 'last_object_id'")[0])
+            top = self._one("SELECT max(object_id) FROM objects")[0] or 0
+            value = max(last, top) + 1
+            self._execute("UPDATE meta SET value = ? WHERE key = 'last_object_id'", (str(value),))
+        return value
+
+    # -- labels ---------------------------------------------------------------------
+
+    def get(self, media: str, frame_index: int, object_id: int) -> Label | None:
+        row = self._one(
+            f"SELECT {_LABEL_COLUMNS} FROM {_LABEL_JOIN} WHERE m.name = ? AND l.frame_index = ? AND l.object_id = ?",
+            (media, frame_index, object_id),
+        )
+        return None if row is None else rows.label_from_row(row, media, where=str(self.path))
+
+    def labels(self, media: str | None = None, frame_index: int | None = None) -> list[Label]:
+        """Labels sorted by (media, frame, object), optionally filtered."""
+        conditions, args = [], []
+        if media is not None:
+            conditions.append("m.name = ?")
+            args.append(media)
+        if frame_index is not None:
+            conditions.append("l.frame_index = ?")
+            args.append(frame_index)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        query = f"SELECT m.name, {_LABEL_COLUMNS} FROM {_LABEL_JOIN}{where} ORDER BY m.name, l.frame_index, l.object_id"
+        return [rows.label_from_row(row[1:], row[0], where=str(self.path)) for row in self._rows(query, args)]
+
+    # -- events ---------------------------------------------------------------------
+
+    def record_event(self, event: Event, media: str | None = None) -> int:
+        """Store one Editor event (of ``media``, or of none); its sequence number.
+
+        Inside a transaction it is tied to the change sets made there, so an undo record
+        always knows the call that made it.
+        """
+        with self.transaction():
+            media_id = None if not media else self._media_id(media)
+            seq = self._execute(
+                "INSERT INTO events(media_id, kind, frame_index, data, time) VALUES (?, ?, ?, ?, ?)",
+                (media_id, event.kind, event.frame_index, rows.dumps(event.data), event.time),
+            ).lastrowid
+            if self._pending:
+                marks = ",".join("?" * len(self._pending))
+                self._execute(f"UPDATE changesets SET event_seq = ? WHERE id IN ({marks})", (seq, *self._pending))
+                self._pending.clear()
+        return int(seq)
+
+    def events(self, media: str | None = None) -> list[Event]:
+        """Recorded events in order, all or those of one media."""
+        query, args = "SELECT e.seq, e.kind, e.frame_index, e.data, e.time FROM events e", ()
+        if media is not None:
+            query, args = query + " JOIN media m ON m.id = e.media_id WHERE m.name = ?", (media,)
+        return [rows.event_from_row(row, where=str(self.path)) for row in self._rows(query + " ORDER BY e.seq", args)]
+
+    def attach(self, editor) -> None:
+        """Persist every event of ``editor`` (the Editor calls this for its store)."""
+        editor.log.subscribe(lambda event: self.record_event(event, editor.media_name or None))
+
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite's integrity and foreign-key checks (empty when sound)."""
+        problems = [row[0] for row in self._rows("PRAGMA integrity_check")]
+        problems = [] if problems == ["ok"] else problems
+        return problems + [f"broken reference: {tuple(row)}" for row in self._rows("PRAGMA foreign_key_check")]
+
+    # -- RecordingStore primitives --------------------------------------------------
+
+    def _check_label(self, label: Label) -> None:
+        media_id = self._media_id(label.media)
+        self.ontology[label.class_name]  # OntologyError naming the classes
+        if label.source not in schema.LABEL_SOURCES:
+            raise ProjectError(f"label source {label.source!r} is not one of {', '.join(schema.LABEL_SOURCES)}")
+        frames = self._one("SELECT frames FROM media WHERE id = ?", (media_id,))[0]
+        if not 0 <= label.frame_index < max(frames, 1) or label.object_id < 1:
+            raise ProjectError(
+                f"label ({label.media!r}, frame {label.frame_index}, object {label.object_id}) is out of range: "
+                f"the media has {frames} frames and object ids start at 1"
+            )
+
+    def _check_class(self, class_name: str) -> None:
+        self.ontology[class_name]
+
+    def _object_label_count(self, media: str, object_id: int) -> int:
+        query = "SELECT count(*) FROM labels WHERE media_id = ? AND object_id = ?"
+        return int(self._one(query, (self._media_id(media), object_id))[0])
+
+    def _write(self, change: Change) -> None:
+        row = change.after if change.after is not None else change.before
+        media_id = self._media_id(row.media)
+        if isinstance(row, ObjectRecord):
+            if change.after is None:
+                self._execute("DELETE FROM objects WHERE media_id = ? AND object_id = ?", (media_id, row.object_id))
+            else:
+                self._execute(
+                    "INSERT INTO objects(media_id, object_id, class_name, name) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(media_id, object_id)"
+                    " DO UPDATE SET class_name = excluded.class_name, name = excluded.name",
+                    (media_id, row.object_id, row.class_name, row.name),
+                )
+                # ids are never handed out again, even after this object is undone
+                self._execute(
+                    "UPDATE meta SET value = CAST(max(CAST(value AS INTEGER), ?) AS TEXT) WHERE key = 'last_object_id'",
+                    (row.object_id,),
+                )
+        elif change.after is None:
+            self._execute(
+                "DELETE FROM labels WHERE media_id = ? AND frame_index = ? AND object_id = ?",
+                (media_id, row.frame_index, row.object_id),
+            )
+        else:
+            self._execute(
+                "INSERT INTO labels(media_id, frame_index, object_id, shape, source, score, confirmed, review,"
+                " attributes, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(media_id, frame_index, object_id) DO UPDATE SET shape = excluded.shape,"
+                " source = excluded.source, score = excluded.score, confirmed = excluded.confirmed,"
+                " review = excluded.review, attributes = excluded.attributes, updated = excluded.updated",
+                (media_id, row.frame_index, row.object_id, rows.dumps(shape_to_json(row.shape, decimals=None)),
+                 row.source, float(row.score), int(bool(row.confirmed)), int(bool(row.review)),
+                 rows.dumps(dict(row.attributes)), time.time()),
+            )
+
+    def _push(self, changeset: ChangeSet) -> ChangeSet:
+        self._execute("DELETE FROM changesets WHERE undone = 1")  # the redo branch (changes cascade)
+        changeset_id = self._execute(
+            "INSERT INTO changesets(kind, undone, time) VALUES (?, 0, ?)", (changeset.kind, time.time())
+        ).lastrowid
+        self._execute_many(
+            "INSERT INTO changes(changeset_id, position, row_before, row_after) VALUES (?, ?, ?, ?)",
+            [
+                (changeset_id, position, rows.row_to_json(change.before), rows.row_to_json(change.after))
+                for position, change in enumerate(changeset.changes)
+            ],
+        )
+        self._pending.append(changeset_id)
+        return ChangeSet(changeset.kind, changeset.changes, changeset_id)
+
+    def _top(self, undone: bool) -> ChangeSet | None:
+        order = "ASC" if undone else "DESC"
+        row = self._one(f"SELECT id, kind FROM changesets WHERE undone = ? ORDER BY id {order} LIMIT 1", (int(undone),))
+        if row is None:
+            return None
+        where = f"{self.path}: change set {row[0]}"
+        changes = tuple(
+            Change(rows.row_from_json(before, where=where), rows.row_from_json(after, where=where))
+            for before, after in self._rows(
+                "SELECT row_before, row_after FROM changes WHERE changeset_id = ? ORDER BY position", (row[0],)
+            )
+        )
+        return ChangeSet(row[1], changes, int(row[0]))
+
+    def _mark(self, changeset: ChangeSet, undone: bool) -> None:
+        self._execute("UPDATE changesets SET undone = ? WHERE id = ?", (int(undone), changeset.id))
+
+    # -- internals ------------------------------------------------------------------
+
+    def _media_id(self, name: str) -> int:
+        if name not in self._media_ids:
+            row = self._one("SELECT id FROM media WHERE name = ?", (name,))
+            if row is None:
+                raise ProjectError(f"{self.path}: media {name!r} is not in the project; add it with add_media first")
+            self._media_ids[name] = int(row[0])
+        return self._media_ids[name]
+
+    def _read_ontology(self) -> Ontology:
+        query = "SELECT name, shape, colour, hotkey FROM classes ORDER BY position"
+        try:
+            return Ontology([LabelClass(*row) for row in self._rows(query)])
+        except OntologyError as exc:
+            raise ProjectError(f"{self.path}: the project's classes are unusable ({exc})") from exc
+
+    # The UI calls the Editor from a worker thread and from the Tk thread: one connection
+    # shared by both, every statement and every transaction under one re-entrant lock.
+
+    def _execute(self, sql: str, args=()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, _plain(args))
+            except sqlite3.Error as exc:
+                raise ProjectError(f"{self.path}: {exc}") from exc
+
+    def _execute_many(self, sql: str, rows_args: list[tuple]) -> None:
+        with self._lock:
+            try:
+                self._db.executemany(sql, rows_args)
+            except sqlite3.Error as exc:
+                raise ProjectError(f"{self.path}: {exc}") from exc
+
+    def _rows(self, sql: str, args=()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, _plain(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise ProjectError(f"{self.path}: {exc}") from exc
+
+    def _one(self, sql: str, args=()) -> tuple | None:
+        rows_found = self._rows(sql, args)
+        return rows_found[0] if rows_found else None
+
+
+def _plain(args) -> tuple:
+    """Statement arguments with numpy scalars (np.int64 ids, float32 scores) as Python numbers."""
+    return tuple(a.item() if isinstance(a, np.generic) else a for a in args)

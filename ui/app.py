@@ -1,0 +1,320 @@
+"""The label editor window: frame view, SAM pop-up, classes and objects, timeline, status.
+
+The window stays thin: it turns gestures into Editor calls, runs them on the editor
+thread (`ui.worker.EditorWorker`) and draws the `ViewState` snapshot that comes back.
+"""
+
+from __future__ import annotations
+
+import time
+import tkinter as tk
+from tkinter import ttk
+from typing import Any, Callable
+
+from engine.errors import FramewiseError
+from ui.frame_view import FrameView
+from ui.panels import ControlBar, Sidebar
+from ui.sam_panel import SamPanel
+from ui.state import ViewState, snapshot
+from ui.timeline import Timeline, flagged_after
+from ui.worker import EditorWorker, StallMeter
+
+BUSY_TEXT = "auto-segmentation running…"
+
+
+class App:
+    """One Tk window driving one `engine.Editor` (which must have media open).
+
+    root: the Tk root (tests pass their own); backend: shown in the status bar.
+    """
+
+    def __init__(self, root: tk.Tk, editor, *, backend: str = "", title: str = "framewise") -> None:
+        self.root = root
+        self.editor = editor
+        self.backend = backend
+        self.state: ViewState | None = None
+        self.error: str | None = None
+        self._goto_target: int | None = None
+        self._playing = False
+        self.propagation = None  # ui.propagation.PropagationRunner while running
+        root.title(f"{title} — {editor.media_name}")
+        root.geometry("1180x760")
+        self.stalls = StallMeter(root)
+        self.worker = EditorWorker(root, on_busy=self._on_busy)
+        self._build()
+        self._bind_keys()
+        self.run(lambda: None, "loading…")
+
+    # -- layout -----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        root = self.root
+        from ui.menus import build_menus
+
+        build_menus(self)
+        outer = ttk.Frame(root)
+        outer.pack(fill="both", expand=True)
+        self.sidebar = Sidebar(outer, self)
+        self.sidebar.pack(side="left", fill="y")
+        centre = ttk.Frame(outer)
+        centre.pack(side="left", fill="both", expand=True)
+        self.view = FrameView(centre, on_point=self.click, on_box=self.drag_box)
+        self.view.pack(fill="both", expand=True)
+        self.timeline = Timeline(centre, on_seek=self.goto)
+        self.timeline.pack(fill="x")
+        self.controls = ControlBar(centre, self)
+        self.controls.pack(fill="x")
+        self.status = tk.StringVar(value="")
+        ttk.Label(root, textvariable=self.status, anchor="w", relief="sunken", padding=(6, 2)).pack(fill="x", side="bottom")
+        self.sam_panel = SamPanel(root, on_quality=self.set_quality, on_reset=self.reset, on_apply=self.apply)
+        self.sam_panel.withdraw()
+        self.sidebar.set_classes(self.editor.ontology)
+
+    def _bind_keys(self) -> None:
+        root = self.root
+        for sequence, handler in {
+            "<Shift-A>": self.toggle_sam,
+            "<Return>": self.apply,
+            "<KP_Enter>": self.apply,
+            "<Escape>": self.reset,
+            "<Tab>": self.cycle_candidate,
+            "<Left>": lambda: self.step(-1),
+            "<Right>": lambda: self.step(1),
+            "<Home>": lambda: self.goto(0),
+            "<End>": lambda: self.goto(self.frame_count - 1),
+            "<Control-z>": self.undo,
+            "<Control-Shift-Z>": self.redo,
+            "<Control-y>": self.redo,
+            "<n>": lambda: self.next_flagged(1),
+            "<Shift-N>": lambda: self.next_flagged(-1),
+            "<p>": self.toggle_play,
+            "<f>": self.view.fit,
+        }.items():
+            root.bind_all(sequence, self._key(handler))
+        for digit in range(1, 10):
+            root.bind_all(f"<Key-{digit}>", self._key(lambda d=digit: self.class_hotkey(d)))
+
+    def _key(self, handler: Callable[[], Any]) -> Callable[[tk.Event], str]:
+        def on_key(event: tk.Event) -> str | None:
+            if isinstance(event.widget, (tk.Entry, ttk.Entry, tk.Spinbox, ttk.Spinbox)):
+                return None  # typing in the frame box
+            handler()
+            return "break"
+
+        return on_key
+
+    # -- running Editor calls off the Tk thread ---------------------------------------
+
+    def run(self, call: Callable[[], Any], busy_text: str = "", then: Callable[[Any], None] | None = None) -> None:
+        """Run ``call()`` on the editor thread, then redraw from a fresh snapshot."""
+
+        def work():
+            result = call()
+            return result, snapshot(self.editor, self.backend)
+
+        def done(value, error) -> None:
+            if error is not None:
+                self._show_error(error)
+                return
+            result, state = value
+            self.error = None
+            self._show(state)
+            if then is not None:
+                then(result)
+
+        if busy_text:
+            self.sam_panel.set_status(busy_text)
+        self.worker.submit(work, done, name=busy_text or "call")
+
+    def _show_error(self, error: BaseException) -> None:
+        text = str(error) if isinstance(error, FramewiseError) else f"{type(error).__name__}: {error}"
+        self.error = text
+        self._goto_target = None
+        self.sam_panel.set_status(text, error=True)
+        self.status.set(f"error: {text}")
+
+    def _on_busy(self, busy: bool, name: str) -> None:
+        if not busy and self.error is None:
+            self.sam_panel.set_status("ready")
+
+    def _show(self, state: ViewState) -> None:
+        self.state = state
+        self.view.show(state)
+        self.timeline.update_marks(state.frame_index, state.frame_count, state.marks)
+        self.sidebar.show(state)
+        self.controls.show(state)
+        if state.sam_mode and state.sam_capable:
+            if self.sam_panel.state() == "withdrawn":
+                self.sam_panel.deiconify()
+                self._place_panel()
+            self.sam_panel.set_quality(state.quality)
+        elif self.sam_panel.state() != "withdrawn":
+            self.sam_panel.withdraw()
+        seconds = state.frame_index / state.fps if state.fps else 0.0
+        candidate = f" · candidate {state.candidate + 1}/{state.candidates}" if state.candidates > 1 else ""
+        sam = "SAM on" if state.sam_mode else "SAM off"
+        self.status.set(
+            f"frame {state.frame_index + 1}/{state.frame_count} · {seconds:.2f} s · {state.class_name} · {sam}"
+            f"{candidate} · backend {state.backend} · {state.cache}"
+        )
+
+    def _place_panel(self) -> None:
+        self.root.update_idletasks()
+        x = self.root.winfo_rootx() + self.root.winfo_width() - 280
+        y = self.root.winfo_rooty() + 40
+        self.sam_panel.geometry(f"+{max(0, x)}+{max(0, y)}")
+
+    @property
+    def frame_count(self) -> int:
+        return self.state.frame_count if self.state else 1
+
+    # -- actions (Tk thread) -------------------------------------------------------------
+
+    def click(self, x: float, y: float, positive: bool) -> None:
+        if not self._sam_ready():
+            return
+        self.run(lambda: self.editor.click(x, y, positive), BUSY_TEXT)
+
+    def drag_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        if not self._sam_ready():
+            return
+        self.run(lambda: self.editor.drag_box(x0, y0, x1, y1), BUSY_TEXT)
+
+    def _sam_ready(self) -> bool:
+        if self.state is None:
+            return False
+        if not self.state.sam_mode:
+            self.status.set("SAM mode is off: press Shift+A (polygon and bounding-box classes)")
+            return False
+        return True
+
+    def toggle_sam(self) -> None:
+        self.run(self.editor.toggle_sam)
+
+    def set_class(self, name: str) -> None:
+        if self.state is not None and name != self.state.class_name:
+            self.run(lambda: self.editor.set_class(name))
+
+    def class_hotkey(self, digit: int) -> None:
+        for entry in self.editor.ontology:
+            if entry.hotkey == str(digit):
+                self.set_class(entry.name)
+                return
+        names = self.editor.ontology.names
+        if digit <= len(names):
+            self.set_class(names[digit - 1])
+
+    def set_quality(self, quality: float) -> None:
+        if self.state is not None and abs(quality - self.state.quality) > 1e-9:
+            self.run(lambda: self.editor.set_quality(quality), BUSY_TEXT)
+
+    def reset(self) -> None:
+        self.run(self.editor.reset)
+
+    def cycle_candidate(self) -> None:
+        if self.state is not None and self.state.candidates:
+            self.run(self.editor.cycle_candidate)
+
+    def apply(self) -> None:
+        if self.state is None or not self.state.candidates:
+            self.status.set("nothing to apply: click or drag a box first")
+            return
+        self.run(self.editor.apply, then=self._applied)
+
+    def _applied(self, label) -> None:
+        if self.state is not None and self.state.permanent and label is not None:
+            from ui.propagation import start_propagation
+
+            start_propagation(self, [label.object_id])
+
+    def set_permanent(self, on: bool) -> None:
+        self.run(lambda: self.editor.set_permanent(on))
+
+    def undo(self) -> None:
+        self.run(self.editor.undo)
+
+    def redo(self) -> None:
+        self.run(self.editor.redo)
+
+    def delete_object(self, object_id: int) -> None:
+        self.run(lambda: self.editor.delete_label(object_id))
+
+    def change_class(self, object_id: int, class_name: str) -> None:
+        self.run(lambda: self.editor.change_class(object_id, class_name))
+
+    def rename_object(self, object_id: int, name: str) -> None:
+        self.run(lambda: self.editor.rename_object(object_id, name))
+
+    def goto(self, frame_index: int) -> None:
+        """Seek; while a seek is queued, later ones only move its target (no backlog)."""
+        frame_index = max(0, min(int(frame_index), self.frame_count - 1))
+        if self._goto_target is not None:
+            self._goto_target = frame_index
+            return
+        self._goto_target = frame_index
+
+        def work():
+            target = self._goto_target
+            self.editor.goto(target)
+
+        def finished(_):
+            pending = self._goto_target
+            self._goto_target = None
+            if self.state is not None and pending is not None and pending != self.state.frame_index:
+                self.goto(pending)
+
+        self.run(work, then=finished)
+
+    def step(self, delta: int) -> None:
+        base = self._goto_target if self._goto_target is not None else (self.state.frame_index if self.state else 0)
+        self.goto(base + delta)
+
+    def next_flagged(self, direction: int) -> None:
+        if self.state is not None:
+            target = flagged_after(self.state.marks, self.state.frame_index, direction)
+            if target is None:
+                self.status.set("no flagged frame " + ("after" if direction > 0 else "before") + " this one")
+            else:
+                self.goto(target)
+
+    def toggle_play(self) -> None:
+        self._playing = not self._playing
+        self.controls.set_playing(self._playing)
+        if self._playing:
+            self._play_tick()
+
+    def _play_tick(self) -> None:
+        if not self._playing or self.state is None:
+            return
+        if self.state.frame_index >= self.frame_count - 1:
+            self.toggle_play()
+            return
+        if not self.worker.busy:
+            self.step(1)
+        self.root.after(max(15, int(1000 / (self.state.fps or 25))), self._play_tick)
+
+    # -- shutdown -----------------------------------------------------------------------
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Pump Tk events until the editor thread has nothing queued (tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        while (self.worker.busy or self._goto_target is not None) and time.monotonic() < deadline:
+            self.root.update()
+            time.sleep(0.002)
+        self.root.update()
+        if self.worker.busy:
+            raise TimeoutError("the editor thread is still busy")
+
+    def close(self) -> None:
+        if self.propagation is not None:
+            self.propagation.stop()
+        self.stalls.close()
+        self.worker.close()
+        self.editor.close()
+
+    def export(self, fmt: str, folder: str) -> None:
+        """Export the project's labels (runs on the editor thread; a project store is needed)."""
+        from ui.project_actions import export_labels
+
+        self.run(lambda: export_labels(self.editor, fmt, folder), f"exporting {fmt}…",
+                 then=lambda path: self.status.set(f"exported {fmt} to {path}"))

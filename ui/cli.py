@@ -1,0 +1,102 @@
+"""`framewise annotate MEDIA --project DIR`: the label editor window.
+
+The `framewise` console script starts here so that the UI can add its command while
+`engine` never imports `ui`; every other command is `engine.cli`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub) -> None:
+    parser = sub.add_parser(
+        "annotate",
+        help="label a video, image folder or image in the editor window (SAM mode, propagation)",
+        description="Open the label editor on MEDIA with its labels kept in the project DIR "
+        "(created on first use; every change is saved as it happens).",
+    )
+    parser.add_argument("media", help="video, image, image folder or glob")
+    parser.add_argument("--project", required=True, metavar="DIR", help="project folder (created when missing)")
+    parser.add_argument("--ontology", metavar="FILE", help="classes as JSON for a new project (default: object/box/keypoint)")
+    parser.add_argument("--backend", choices=("classic", "sam"), help="segmenter (default: sam with a checkpoint, else classic)")
+    parser.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
+    parser.add_argument("--device", help="torch device for SAM")
+    parser.add_argument("--quality", type=float, default=0.6, help="start quality 0.2 … 1.0 (default 0.6)")
+    parser.set_defaults(handler=annotate)
+
+
+def open_editor(media: str | Path, project_dir: str | Path, *, ontology_file=None, backend=None, checkpoint=None, device=None, quality=0.6):
+    """The Editor the window drives: the media open, labels going into the project.
+
+    Everything that can fail on bad input (media, project, checkpoint, ontology) fails here,
+    before a window opens, with a `FramewiseError`.
+    """
+    from engine.editor import Editor
+    from engine.ontology import Ontology
+    from engine.project import Project
+    from engine.segment import make_segmenter
+
+    from engine.media import open_media
+
+    media_path = Path(media).expanduser()
+    media_name = str(media_path.resolve()) if media_path.exists() else str(media)
+    open_media(media_name).close()  # bad media fails here, before a project folder is made
+    segmenter = make_segmenter(backend, checkpoint=checkpoint, device=device)
+    folder = Path(project_dir)
+    if (folder / "project.sqlite").exists():
+        project = Project.open(folder)
+    else:
+        project = Project.create(folder, Ontology.load(ontology_file) if ontology_file else None)
+    editor = Editor(segmenter, project.ontology, store=project, quality=quality)
+    try:
+        editor.open(media_name)
+    except BaseException:
+        editor.close()
+        project.close()
+        raise
+    return editor, project
+
+
+def annotate(args: argparse.Namespace) -> int:
+    editor, project = open_editor(
+        args.media,
+        args.project,
+        ontology_file=args.ontology,
+        backend=args.backend,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        quality=args.quality,
+    )
+    import tkinter as tk
+
+    from ui.app import App
+
+    try:
+        root = tk.Tk()
+    except tk.TclError as exc:
+        editor.close()
+        project.close()
+        print(f"framewise: error: cannot open a window ({exc}); is DISPLAY set?", file=sys.stderr)
+        return 2
+    backend = "sam" if type(editor.segmenter).__name__.lower().startswith("sam") else "classic"
+    app = App(root, editor, backend=backend)
+    root.protocol("WM_DELETE_WINDOW", root.destroy)
+    try:
+        root.mainloop()
+    finally:
+        app.close()
+        project.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.cli import main as engine_main
+
+    return engine_main(argv, extra_modules=("ui.cli",))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The menu bar: File (export, quit), Edit (undo, redo), View, SAM."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from tkinter import filedialog
+
+EXPORT_FORMATS = (
+    ("COCO (JSON)", "coco"),
+    ("YOLO (detection + segmentation)", "yolo"),
+    ("CVAT for video 1.1 (XML)", "cvat-video"),
+    ("MOTChallenge (gt.txt)", "mot"),
+    ("DAVIS (indexed PNG masks)", "davis"),
+)
+
+
+def build_menus(app) -> tk.Menu:
+    root = app.root
+    bar = tk.Menu(root)
+    file_menu = tk.Menu(bar, tearoff=False)
+    export_menu = tk.Menu(file_menu, tearoff=False)
+    for text, name in EXPORT_FORMATS:
+        export_menu.add_command(label=text, command=lambda fmt=name: ask_export(app, fmt))
+    file_menu.add_cascade(label="Export", menu=export_menu)
+    file_menu.add_separator()
+    file_menu.add_command(label="Quit", command=root.destroy)
+    bar.add_cascade(label="File", menu=file_menu)
+    edit = tk.Menu(bar, tearoff=False)
+    edit.add_command(label="Undo", accelerator="Ctrl+Z", command=app.undo)
+    edit.add_command(label="Redo", accelerator="Ctrl+Shift+Z", command=app.redo)
+    bar.add_cascade(label="Edit", menu=edit)
+    view = tk.Menu(bar, tearoff=False)
+    view.add_command(label="Fit frame", accelerator="F", command=lambda: app.view.fit())
+    view.add_command(label="Next flagged frame", accelerator="N", command=lambda: app.next_flagged(1))
+    view.add_command(label="Previous flagged frame", accelerator="Shift+N", command=lambda: app.next_flagged(-1))
+    bar.add_cascade(label="View", menu=view)
+    sam = tk.Menu(bar, tearoff=False)
+    sam.add_command(label="Toggle SAM mode", accelerator="Shift+A", command=app.toggle_sam)
+    sam.add_command(label="Apply label", accelerator="Enter", command=app.apply)
+    sam.add_command(label="Reset", accelerator="Esc", command=app.reset)
+    bar.add_cascade(label="SAM", menu=sam)
+    root.configure(menu=bar)
+    return bar
+
+
+def ask_export(app, fmt: str) -> None:
+    folder = filedialog.askdirectory(parent=app.root, title=f"Export {fmt} to folder", mustexist=False)
+    if folder:
+        app.export(fmt, folder)

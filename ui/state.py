@@ -1,0 +1,93 @@
+"""A snapshot of what the Editor shows, taken on the editor thread and drawn on the Tk thread."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.types import Label
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Everything the window draws after one Editor call.
+
+    frame: H×W×3 uint8 RGB of the current frame.
+    selection: H×W bool of the shown candidate mask, or None.
+    points: N×2 float32 (x, y) frame pixels of the prompt points; point_labels: N int32.
+    box: (x0, y0, x1, y1) frame pixels of the box prompt, or None.
+    labels: the current frame's labels with their class colours "#rrggbb".
+    marks: per-frame timeline state, frames long, uint8 (0 none, 1 confirmed, 2 propagated, 3 flagged).
+    """
+
+    frame_index: int
+    frame_count: int
+    fps: float
+    frame: np.ndarray
+    selection: np.ndarray | None
+    points: np.ndarray
+    point_labels: np.ndarray
+    box: tuple[float, float, float, float] | None
+    labels: list[tuple[Label, str]]
+    class_name: str
+    sam_mode: bool
+    sam_capable: bool
+    quality: float
+    permanent: bool
+    candidate: int = 0
+    candidates: int = 0
+    score: float | None = None
+    backend: str = ""
+    cache: str = ""
+    marks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    can_undo: bool = False
+    can_redo: bool = False
+
+
+MARK_NONE, MARK_CONFIRMED, MARK_PROPAGATED, MARK_FLAGGED = 0, 1, 2, 3
+
+
+def snapshot(editor, backend: str = "") -> ViewState:
+    """Read the Editor's state (call on the editor thread only)."""
+    selection = editor.selection
+    proposal = selection.proposal
+    source = editor.source
+    labels = editor.labels()
+    marks = np.zeros(len(source), np.uint8)
+    current: list[tuple[Label, str]] = []
+    for label in labels:
+        if 0 <= label.frame_index < len(marks):
+            kind = MARK_FLAGGED if label.review else (MARK_PROPAGATED if label.source == "propagated" else MARK_CONFIRMED)
+            marks[label.frame_index] = max(marks[label.frame_index], kind)
+        if label.frame_index == editor.frame_index:
+            colour = editor.ontology[label.class_name].colour if label.class_name in editor.ontology else "#ff7f0e"
+            current.append((label, colour))
+    state = editor.server.cache_state()
+    history = getattr(editor, "history_state", None)
+    can_undo, can_redo = history() if callable(history) else (False, False)
+    return ViewState(
+        frame_index=editor.frame_index,
+        frame_count=len(source),
+        fps=float(source.fps),
+        frame=editor.frame(),
+        selection=editor.selection_mask(),
+        points=np.array(selection.points, np.float32).reshape(-1, 2),
+        point_labels=np.array(selection.labels, np.int32),
+        box=selection.box,
+        labels=current,
+        class_name=editor.class_name,
+        sam_mode=editor.sam_mode,
+        sam_capable=editor.active_class.sam_capable,
+        quality=editor.quality,
+        permanent=editor.permanent,
+        candidate=selection.candidate,
+        candidates=0 if proposal is None else len(proposal),
+        score=None if proposal is None else float(proposal.scores[selection.candidate]),
+        backend=backend,
+        cache=state.summary(),
+        marks=marks,
+        can_undo=can_undo,
+        can_redo=can_redo,
+    )
+
