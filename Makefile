@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench sample-media clean gui-deps
+.PHONY: demo test bench sample-media clean gui-deps screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-## Segment the bundled sample media with the default (weight-free) segmenter: out/demo/
+## The main job on sample_media/ with the default segmenter: a recorded prompt session segments
+## the first frame, permanent drawing carries the objects to the end, COCO export + preview video -> out/demo/
 demo: $(STAMP)
 	$(PY) -m engine.cli demo --out out/demo
 
@@ -31,6 +32,10 @@ test: $(STAMP) gui-deps
 ## Speed benchmarks with ratios against bare baselines (figures go to docs/BENCHMARKS.md).
 bench: $(STAMP)
 	benchmarks/run.sh
+
+## PNG screenshots of the label editor in its main states -> docs/screenshot_*.png
+screenshots: $(STAMP) gui-deps
+	$(PY) tools/screenshots.py
 
 ## Regenerate sample_media/ (deterministic).
 sample-media: $(STAMP)

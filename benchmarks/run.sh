@@ -11,6 +11,7 @@ mkdir -p "$OUT"
 export OMP_WAIT_POLICY=PASSIVE
 
 for what in decode click encode; do $FW bench "$what" --out "$OUT/bench_$what.json"; done
+.venv/bin/python benchmarks/ui_stall.py --out "$OUT/ui_stall.json"
 if [ -d "$DATA/iseg-dev" ]; then
   $FW eval iseg "$DATA/iseg-dev" --out "$OUT/iseg_dev.json"
   $FW eval iseg "$DATA/davis16-train10" --out "$OUT/iseg_davis10.json"

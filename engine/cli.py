@@ -17,7 +17,9 @@ EXIT_USAGE = 2
 
 # Modules that add their own sub-commands: each has ``register(subparsers)``, which adds
 # parsers and sets ``handler=function(args) -> int`` with ``set_defaults``.
-COMMAND_MODULES: list[str] = ["engine.commands_propagate", "engine.commands_session", "engine.commands_export"]
+COMMAND_MODULES: list[str] = [
+    "engine.commands_propagate", "engine.commands_session", "engine.commands_export", "engine.commands_prelabel",
+]
 
 
 def _backend_options(parser: argparse.ArgumentParser) -> None:
@@ -100,10 +102,12 @@ def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser
     bench.add_argument("--out", metavar="OUT.json", help="also write the JSON result to a file")
     demo = sub.add_parser(
         "demo",
-        help="segment every object of the bundled sample media (clicks through the Editor)",
+        help="the main job on the bundled sample media: click prompts, permanent drawing, COCO export, previews",
     )
     demo.add_argument("--out", dest="out_dir", default="out/demo", help="output folder (default out/demo)")
-    demo.add_argument("--quality", type=float, default=1.0, help="segmenter quality (default 1.0)")
+    demo.add_argument("--quality", type=float, default=1.0, help="segmenter quality of the still-image demo (default 1.0)")
+    demo.add_argument("--video-quality", type=float, default=0.4, help="segmenter quality of the video run (default 0.4)")
+    demo.add_argument("--until", type=int, default=None, metavar="N", help="propagate up to frame N only (default: all)")
     _backend_options(demo)
     demo.add_argument("--json", action="store_true", help="print JSON")
     for name in (*COMMAND_MODULES, *extra_modules):

@@ -198,12 +198,31 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from engine.demo import run_demo
+    from dataclasses import asdict
 
-    results = run_demo(_segmenter(args), Path(args.out_dir), quality=args.quality)
-    lines = [f"{'media':<12}{'object':<8}{'class':<8}{'shape':<14}{'clicks':>7}{'IoU':>8}"]
+    from engine.demo import run_demo
+    from engine.demo_video import run_video_demo
+
+    segmenter = _segmenter(args)
+    out = Path(args.out_dir)
+    results = run_demo(segmenter, out, quality=args.quality)
+    lines = ["first frame / still image, clicks through the Editor:",
+             f"  {'media':<12}{'object':<8}{'class':<8}{'shape':<14}{'clicks':>7}{'IoU':>8}"]
     for r in results:
-        lines.append(f"{r.media:<12}{r.object_id:<8}{r.class_name:<8}{r.shape:<14}{r.clicks:>7}{r.iou:>8.3f}")
-    lines.append(f"overlays and labels written to {args.out_dir}/ (still_overlay.png, video_overlay.png, *_labels.json)")
-    _emit(args, {"objects": [vars(r) for r in results], "out": str(args.out_dir)}, "\n".join(lines))
+        lines.append(f"  {r.media:<12}{r.object_id:<8}{r.class_name:<8}{r.shape:<14}{r.clicks:>7}{r.iou:>8.3f}")
+    video = run_video_demo(segmenter, out, quality=args.video_quality, until=args.until, progress=not args.json)
+    lines.append(f"video, prompts on frame 0 then permanent drawing to the end ({video.seconds:.0f} s):")
+    lines.append(f"  {'object':<8}{'class':<8}{'shape':<14}{'clicks':>7}{'frames':>8}{'flagged':>9}{'mean IoU':>10}{'min IoU':>9}")
+    for t in video.tracks:
+        lines.append(f"  {t.object_id:<8}{t.class_name:<8}{t.shape:<14}{t.clicks:>7}{t.frames:>8}{t.flagged:>9}"
+                     f"{t.mean_iou:>10.3f}{t.min_iou:>9.3f}")
+    lines += [
+        f"outputs in {out}/:",
+        "  still_overlay.png, video_overlay.png, *_labels.json   first-frame clicks",
+        f"  {Path(video.session).name}   the recorded prompt session",
+        f"  {Path(video.project).name}/   the project (project.sqlite), preview.mp4, preview_*.png",
+        "  coco/   the COCO export",
+    ]
+    result = {"objects": [vars(r) for r in results], "video": asdict(video), "out": str(out)}
+    _emit(args, result, "\n".join(lines))
     return 0

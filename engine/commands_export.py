@@ -1,10 +1,12 @@
 """``framewise export`` and ``framewise import``: a project's labels to and from annotation formats.
 
     framewise export PROJECT --format coco|yolo|cvat-video|mot|davis --out DIR [--media NAME] [--json]
-    framewise import PROJECT --format coco|cvat-video FILE [--json]
+    framewise import PROJECT --format coco|cvat-video FILE [--ontology FILE] [--json]
 
-``import`` creates the project (with the file's classes) when the folder holds none, and
-otherwise merges into it as one undoable change (`engine.export.project_io`).
+``import`` creates the project (with the file's classes, or ``--ontology``'s) when the
+folder holds none, and otherwise merges into it as one undoable change
+(`engine.export.project_io`). Every input is read and checked before anything is written;
+a failing command leaves no new project, folder or partial export behind.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("project", help="project folder")
     imp.add_argument("--format", required=True, choices=IMPORT_FORMATS, dest="import_format")
     imp.add_argument("file", help="the COCO .json or CVAT .xml file")
+    imp.add_argument(
+        "--ontology", metavar="FILE", help="classes as JSON for a new project (default: the file's classes)"
+    )
     imp.add_argument("--json", action="store_true", help="print JSON")
     imp.set_defaults(handler=import_command)
 
@@ -51,12 +56,12 @@ def export_command(args: argparse.Namespace) -> int:
     from engine.export import Dataset, export_dataset
     from engine.project import Project
 
-    with Project.open(args.project) as project:
+    with Project.open(args.project, read_only_ok=True) as project:
         dataset = Dataset.from_project(project)
     if args.media:
         dataset = dataset.select(args.media)
     out = Path(args.out)
-    paths = export_dataset(dataset, args.export_format, out)
+    paths = _export_staged(lambda folder: export_dataset(dataset, args.export_format, folder), out)
     result = {
         "format": args.export_format,
         "out": str(out),
@@ -72,18 +77,16 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    from engine.errors import ProjectError
     from engine.export import import_dataset
-    from engine.project import PROJECT_FILE, Project
+    from engine.ontology import Ontology
+    from engine.project import open_or_create
 
+    # Read and check every input first: a bad file never leaves a project folder behind.
     dataset = import_dataset(args.import_format, args.file)
+    ontology = Ontology.load(args.ontology) if args.ontology else None
     folder = Path(args.project)
-    created = not (folder / PROJECT_FILE).exists()
-    if created and folder.exists() and not folder.is_dir():
-        raise ProjectError(f"{folder}: not a folder")
-    project = Project.create(folder, dataset.ontology) if created else Project.open(folder)
-    with project:
-        summary = dataset.to_project(project)
+    with open_or_create(folder, ontology or dataset.ontology) as (project, created):
+        summary = dataset.to_project(project)  # one transaction: all or nothing
     result = {
         "project": str(folder),
         "created": created,
@@ -103,3 +106,41 @@ def import_command(args: argparse.Namespace) -> int:
             f"{summary.media_added} media added, {len(summary.remapped_objects)} objects given new ids"
         )
     return 0
+
+
+def _export_staged(write, out: Path) -> list[Path]:
+    """Run ``write(folder)`` into a hidden staging folder inside ``out``, then move its files
+    into place: a failed export leaves ``out`` as it was, and removes ``out`` (and the
+    parents) when this command created it."""
+    import os
+    import shutil
+    import tempfile
+
+    from engine.errors import ExportError
+    from engine.project.folder import missing_folders
+
+    made = missing_folders(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".framewise-export-", dir=out))
+    except OSError as exc:
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from exc
+    try:
+        paths = []
+        for path in write(staging):
+            target = out / path.relative_to(staging)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+            except OSError as exc:
+                raise ExportError(f"{target}: cannot write ({exc.strerror or exc})") from exc
+            paths.append(target)
+        return paths
+    except BaseException:
+        if made:  # made[0] did not exist before this command
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

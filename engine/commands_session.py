@@ -1,10 +1,15 @@
 """``framewise session export`` and ``framewise replay``: prompt sessions on the command line.
 
     framewise session export PROJECT --out S.json [--media NAME]
-    framewise replay S.json MEDIA --project DIR [--map index|time] [--backend ...] [--json]
+    framewise replay S.json MEDIA --project DIR [--map index|time] [--backend ...] [--ontology FILE] [--json]
 
-``replay`` validates the session and opens the media and the segmenter before it creates
-or writes anything, so a malformed session leaves no project folder behind.
+``session export`` records the segmenter (backend, model, quality) that the media's first
+``open`` event names; projects recorded before the Editor stored it fall back to classic
+at the default quality, and the output says so. ``replay`` validates the session and opens
+the media and the segmenter before it creates or writes anything, and writes the whole
+replay as one transaction: a failure leaves no new project folder and an existing project
+unchanged. Replaying on a media other than the session's (another fingerprint) is allowed
+and noted in the summary.
 """
 
 from __future__ import annotations
@@ -39,12 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--backend",
         choices=("classic", "sam"),
-        default="classic",
-        help="segmenter the events were recorded with (projects do not store it; default classic)",
+        default=None,
+        help="segmenter to record (default: the one the project recorded; classic for older projects)",
     )
-    export.add_argument("--model", help="model name to record (default: the classic model, or 'unknown' for sam)")
+    export.add_argument("--model", help="model name to record (default: the recorded one, or the backend's default)")
     export.add_argument(
-        "--quality", type=float, default=None, help="the Editor's starting quality (default 0.6, the Editor's default)"
+        "--quality", type=float, default=None, help="starting quality to record (default: the recorded one, or 0.6)"
     )
     export.add_argument("--json", action="store_true", help="print JSON")
     export.set_defaults(handler=export_command)
@@ -70,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     replay.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
     replay.add_argument("--device", help="torch device for SAM (default: cuda when available)")
+    replay.add_argument(
+        "--ontology", metavar="FILE", help="classes as JSON for a new project (default: the session's classes)"
+    )
     replay.add_argument("--json", action="store_true", help="print JSON")
     replay.set_defaults(handler=replay_command)
 
@@ -92,29 +100,49 @@ def _pick_media(project, wanted: str | None):
     return matches[0]
 
 
-def export_command(args: argparse.Namespace) -> int:
-    from engine.project import Project
-    from engine.session import SegmenterInfo, events_of_media, session_from_log, write_session
+def _segmenter_info(args: argparse.Namespace, events) -> tuple:
+    """(SegmenterInfo to record, whether the project recorded one)."""
+    from engine.session import SegmenterInfo, recorded_segmenter
     from engine.types import QUALITY_DEFAULT, check_quality
 
-    quality = check_quality(QUALITY_DEFAULT if args.quality is None else args.quality)
+    recorded = recorded_segmenter(events)
+    backend = args.backend or (recorded.backend if recorded else "classic")
     model = args.model
-    if model is None:
-        if args.backend == "classic":
-            from engine.segment.classic import ClassicSegmenter
+    if model is None and recorded is not None and recorded.backend == backend:
+        model = recorded.model
+    if model is None and backend == "classic":
+        from engine.segment.classic import ClassicSegmenter
 
-            model = ClassicSegmenter.model
-        else:
-            model = "unknown"
-    with Project.open(args.project) as project:
+        model = ClassicSegmenter.model
+    quality = args.quality if args.quality is not None else (recorded.quality if recorded else QUALITY_DEFAULT)
+    return SegmenterInfo(backend, model or "unknown", check_quality(quality)), recorded is not None
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from engine.project import Project
+    from engine.session import events_of_media, session_from_log, write_session
+
+    with Project.open(args.project, read_only_ok=True) as project:
         info = _pick_media(project, args.media)
         events = events_of_media(project.events(), project.events(info.name))
         if not events:
             raise ProjectError(f"{project.folder}: no events recorded for media {info.name!r}")
-        data = session_from_log(events, info, project.ontology, SegmenterInfo(args.backend, model, quality))
+        segmenter, recorded = _segmenter_info(args, events)
+        data = session_from_log(events, info, project.ontology, segmenter)
     path = write_session(args.out, data)
-    result = {"session": str(path), "media": info.name, "events": len(data["events"]), "segmenter": data["segmenter"]}
-    text = f"wrote {path}: {len(data['events'])} events of {info.name} ({args.backend}, quality {quality:g})"
+    result = {
+        "session": str(path),
+        "media": info.name,
+        "events": len(data["events"]),
+        "segmenter": data["segmenter"],
+        "segmenter_recorded": recorded,
+    }
+    text = (
+        f"wrote {path}: {len(data['events'])} events of {info.name} "
+        f"({segmenter.backend}, quality {segmenter.quality:g})"
+    )
+    if not recorded and args.backend is None:
+        text += "\n  note: the project does not record its segmenter (older framewise); assumed classic"
     print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
@@ -122,7 +150,8 @@ def export_command(args: argparse.Namespace) -> int:
 def replay_command(args: argparse.Namespace) -> int:
     from engine.editor import Editor
     from engine.media import open_media
-    from engine.project import PROJECT_FILE, Project
+    from engine.ontology import Ontology
+    from engine.project import open_or_create
     from engine.replay import replay_session
     from engine.segment import BACKENDS, make_segmenter
     from engine.session import load_session
@@ -135,15 +164,12 @@ def replay_command(args: argparse.Namespace) -> int:
             f"{args.session}: segmenter.backend: {backend!r} is not a backend of this framewise "
             f"({', '.join(BACKENDS)}); choose one with --backend"
         )
+    ontology = Ontology.load(args.ontology) if args.ontology else session.ontology
     source = open_media(args.media)
     try:
         segmenter = make_segmenter(backend, args.checkpoint, args.device)
         folder = Path(args.project)
-        if (folder / PROJECT_FILE).exists():
-            project = Project.open(folder)
-        else:
-            project = Project.create(folder, session.ontology)
-        with project:
+        with open_or_create(folder, ontology) as (project, _):
             editor = Editor(
                 segmenter,
                 project.ontology,
@@ -151,17 +177,26 @@ def replay_command(args: argparse.Namespace) -> int:
                 quality=session.segmenter.quality,
                 frame_server_options=_REPLAY_SERVER,
             )
-            with editor:
+            with editor, project.transaction():  # all or nothing
                 report = replay_session(session, source, editor, map=args.map)
                 media_name = editor.media_name
+            replayed = next((info for info in project.media() if info.name == media_name), None)
     finally:
         source.close()
+    notes = []
+    if replayed is not None and replayed.fingerprint != session.media.fingerprint:
+        notes.append(
+            f"{media_name} is not the media the session was recorded on ({session.media.name}, "
+            f"{session.media.width}x{session.media.height}, {session.media.frames} frames; the fingerprints differ): "
+            f"coordinates were scaled to {replayed.width}x{replayed.height} and frames matched by {args.map}"
+        )
     result = {
         "session": str(args.session),
         "media": media_name,
         "project": str(folder),
         "map": args.map,
         "backend": segmenter.name,
+        "same_media": not notes,
         "events": len(session.events),
         "applied": report.applied,
         "labels": [
@@ -169,11 +204,13 @@ def replay_command(args: argparse.Namespace) -> int:
             for label in report.labels
         ],
         "skipped": [{"index": s.index, "kind": s.kind, "reason": s.reason} for s in report.skipped],
+        "notes": notes,
     }
     lines = [
         f"replayed {report.applied} of {len(session.events)} events on {media_name} into {folder}: "
         f"{len(report.labels)} labels written, {len(report.skipped)} events skipped"
     ]
+    lines += [f"  note: {note}" for note in notes]
     lines += [f"  skipped event {s.index} ({s.kind}): {s.reason}" for s in report.skipped]
     print(json.dumps(result, indent=2) if args.json else "\n".join(lines))
     return 0

@@ -6,20 +6,19 @@ on the same media reproduces the same labels.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from engine import geometry
 from engine.errors import EditorStateError, FrameIndexError
-from engine.events import Event, SessionLog, normalise_point, normalise_shape
-from engine.history import ChangeSet, RecordingStore
+from engine.events import Event, SessionLog, normalise_point
+from engine.editor_labels import LabelEditing
 from engine.labels import LabelStore, MemoryLabelStore
 from engine.ontology import Ontology, default_ontology
 from engine.segment.base import Segmenter
-from engine.types import QUALITY_DEFAULT, Box, Label, Prompt, Proposal, Shape, check_quality
+from engine.types import QUALITY_DEFAULT, Label, Prompt, Proposal, check_quality
 
 
 @dataclass
@@ -48,7 +47,7 @@ class Selection:
         return Prompt(np.array(self.points, np.float32).reshape(-1, 2), np.array(self.labels, np.int32), self.box, mask_input)
 
 
-class Editor:
+class Editor(LabelEditing):
     """SAM-assisted labelling of one media at a time.
 
     segmenter: the backend answering prompts (classic or sam).
@@ -110,7 +109,10 @@ class Editor:
         self.frame_index = 0
         self.selection = Selection()
         self._server.set_cursor(0)
-        self._record("open", media=self.media_name, frames=len(source), size=list(self.frame_size))
+        segmenter = self.segmenter  # recorded so that a session export knows what made the labels
+        self._record("open", media=self.media_name, frames=len(source), size=list(self.frame_size),
+                     backend=str(getattr(segmenter, "name", type(segmenter).__name__)),
+                     model=str(getattr(segmenter, "model", "")), quality=self.quality)
 
     @property
     def server(self):
@@ -196,16 +198,17 @@ class Editor:
         self._require_sam()
         width, height = self.frame_size
         Prompt(np.array([[x, y]], np.float32), np.array([1], np.int32)).check_inside(height, width)
-        before = (list(self.selection.points), list(self.selection.labels))
-        self.selection.points.append((float(x), float(y)))
-        self.selection.labels.append(1 if positive else 0)
+        s = self.selection
+        before = (list(s.points), list(s.labels), s.proposal, s.candidate)
+        s.points.append((float(x), float(y)))
+        s.labels.append(1 if positive else 0)
         try:
             proposal = self._predict()
+            u, v = normalise_point(x, y, width, height)
+            self._record("click", x=u, y=v, positive=bool(positive))  # may fail: a project on a full disk
         except Exception:
-            self.selection.points, self.selection.labels = before
+            s.points, s.labels, s.proposal, s.candidate = before
             raise
-        u, v = normalise_point(x, y, width, height)
-        self._record("click", x=u, y=v, positive=bool(positive))
         return proposal
 
     def drag_box(self, x0: float, y0: float, x1: float, y1: float) -> Proposal:
@@ -215,20 +218,15 @@ class Editor:
         box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         prompt = Prompt(box=np.array(box, np.float32))
         prompt.check_inside(height, width)
-        before = self.selection.box
-        self.selection.box = tuple(float(c) for c in np.clip(box, 0, [width, height, width, height]))
+        s = self.selection
+        before = (s.box, s.proposal, s.candidate)
+        s.box = tuple(float(c) for c in np.clip(box, 0, [width, height, width, height]))
         try:
             proposal = self._predict()
+            self._record("box", x0=box[0] / width, y0=box[1] / height, x1=box[2] / width, y1=box[3] / height)
         except Exception:
-            self.selection.box = before
+            s.box, s.proposal, s.candidate = before
             raise
-        self._record(
-            "box",
-            x0=box[0] / width,
-            y0=box[1] / height,
-            x1=box[2] / width,
-            y1=box[3] / height,
-        )
         return proposal
 
     def cycle_candidate(self) -> int:
@@ -274,57 +272,9 @@ class Editor:
         except BaseException:
             self.selection = selection
             raise
+        if self.permanent and self.auto_propagate:
+            self.propagate(1, object_ids=[label.object_id])
         return label
-
-    # -- changing applied labels (each one undoable step) ---------------------------
-
-    def delete_label(self, object_id: int, frame_index: int | None = None) -> Label:
-        """Delete object ``object_id``'s label on ``frame_index`` (default: the current frame)."""
-        label = self._require_label(object_id, frame_index)
-        with self._transaction():
-            self.store.delete(label.media, label.frame_index, label.object_id)
-            self._record("delete", at_frame=label.frame_index, object_id=label.object_id)
-        return label
-
-    def edit_label(self, object_id: int, shape: Shape, frame_index: int | None = None) -> Label:
-        """Replace a label's shape (vertices moved, box resized); its source becomes manual."""
-        label = self._require_label(object_id, frame_index)
-        if isinstance(shape, Box) != (self.ontology[label.class_name].shape == "bounding_box"):
-            raise EditorStateError(
-                f"object {object_id} is a {self.ontology[label.class_name].shape} ({label.class_name!r}): "
-                f"cannot give it a {type(shape).__name__}"
-            )
-        label = replace(label, shape=shape, source="manual")
-        with self._transaction():
-            self.store.put(label)
-            self._record("edit", at_frame=label.frame_index, object_id=label.object_id,
-                         shape=normalise_shape(shape, *self.frame_size))
-        return label
-
-    def change_class(self, object_id: int, class_name: str) -> ChangeSet | None:
-        """Move object ``object_id`` (its labels on every frame) to another class of the same shape."""
-        history = self._history()
-        new = self.ontology[class_name]
-        current = history.object(self.media_name, int(object_id))
-        if current is None:
-            raise EditorStateError(f"no object {object_id} in {self.media_name or 'this store'}")
-        if self.ontology[current.class_name].shape != new.shape:
-            raise EditorStateError(
-                f"object {object_id} is a {self.ontology[current.class_name].shape}: "
-                f"class {class_name!r} takes {new.shape} shapes"
-            )
-        with self._transaction():
-            changeset = history.set_object_class(self.media_name, int(object_id), class_name)
-            self._record("relabel", object_id=int(object_id), class_name=class_name)
-        return changeset
-
-    def undo(self) -> ChangeSet | None:
-        """Revert the newest change (apply, edit, delete, class change); None when there is none."""
-        return self._step("undo")
-
-    def redo(self) -> ChangeSet | None:
-        """Re-apply the most recently undone change; None when there is none."""
-        return self._step("redo")
 
     def labels(self, frame_index: int | None = None) -> list[Label]:
         """Labels of the open media (of one frame when ``frame_index`` is given)."""
@@ -366,30 +316,6 @@ class Editor:
         self.selection.proposal = proposal
         self.selection.candidate = 0
         return proposal
-
-    def _history(self) -> RecordingStore:
-        if not isinstance(self.store, RecordingStore):
-            raise EditorStateError(f"the label store {type(self.store).__name__} keeps no undo history")
-        return self.store
-
-    def _transaction(self):
-        return self.store.transaction() if isinstance(self.store, RecordingStore) else nullcontext()
-
-    def _step(self, kind: str) -> ChangeSet | None:
-        history = self._history()
-        with self._transaction():
-            changeset = history.undo() if kind == "undo" else history.redo()
-            if changeset is not None:
-                self._record(kind, **changeset.summary())
-        return changeset
-
-    def _require_label(self, object_id: int, frame_index: int | None) -> Label:
-        self.server  # raises when no media is open
-        frame = self.frame_index if frame_index is None else int(frame_index)
-        label = self.store.get(self.media_name, frame, int(object_id))
-        if label is None:
-            raise EditorStateError(f"no label of object {object_id} on frame {frame} of {self.media_name}")
-        return label
 
     def _record(self, kind: str, *, at_frame: int | None = None, **data) -> Event:
         frame = self.frame_index if self._server is not None else None

@@ -19,6 +19,10 @@ class FrameIndexError(MediaError, IndexError):
     """A frame index outside ``[0, len(source))``."""
 
 
+class FrameTimeoutError(MediaError, TimeoutError):
+    """A frame or embedding that did not come within the caller's timeout (a stalled decoder)."""
+
+
 class CheckpointError(FramewiseError):
     """A SAM checkpoint that is missing, truncated, or not a SAM state dict."""
 
@@ -45,3 +49,7 @@ class ExportError(FramewiseError):
 
 class ProjectError(FramewiseError):
     """A project folder that cannot be used: missing, not a project, from a newer version."""
+
+
+class ExecutorError(FramewiseError):
+    """A batch executor that cannot run: Ray missing, a cluster unreachable, workers that cannot start."""

@@ -22,11 +22,13 @@ EVENT_KINDS = (
     "quality",
     "candidate",
     "permanent",
+    "propagate",
     "delete",  # data: object_id (the event's frame is the label's)
     "edit",  # data: object_id, shape (normalise_shape)
     "relabel",  # data: object_id, class_name
     "undo",  # data: engine.history.ChangeSet.summary() of the reverted change
     "redo",  # data: the same, of the re-applied change
+    "interpolate",  # data: object_id, frame_a, frame_b, changes (engine.interpolate)
 )
 
 
@@ -65,8 +67,14 @@ class SessionLog:
 
     def append(self, event: Event) -> Event:
         self.events.append(event)
-        for listener in self._listeners:
-            listener(event)
+        try:
+            for listener in self._listeners:
+                listener(event)
+        except BaseException:
+            # A listener that could not store it (a project on a full disk) fails the call,
+            # and a failed call is not in the log.
+            self.events.pop()
+            raise
         return event
 
     def __len__(self) -> int:

@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.errors import FrameTimeoutError
 from engine.frames_cache import ByteLRU, CacheState, DiskEmbeddingCache
 from engine.media import FrameSource, media_fingerprint
 from engine.segment.base import Segmenter
@@ -113,19 +114,28 @@ class FrameServer:
         self._worker.start()
 
     # -- frames -----------------------------------------------------------------------
-    def get_frame(self, frame_index: int) -> np.ndarray:
+    def get_frame(self, frame_index: int, timeout: float | None = None) -> np.ndarray:
         """Frame ``frame_index``: H×W×3 uint8 RGB, **read-only** (it is the cached array;
-        copy it before drawing on it). Decodes on a miss; raises `FrameIndexError`."""
+        copy it before drawing on it). Decodes on a miss; raises `FrameIndexError`.
+
+        timeout: seconds to wait for the decoder when another decode holds it (a stalled
+        decoder); then `FrameTimeoutError`. None waits as long as it takes."""
         index = self.source.check_index(frame_index)
         frame = self._frames.get(index)
         if frame is not None:
             return frame
-        with self._decode_lock:
+        if not self._decode_lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            raise FrameTimeoutError(
+                f"{self.source.path}: frame {index} not decoded within {timeout:g} s: "
+                "the decoder is still busy with another frame (stalled?)")
+        try:
             frame = self._frames.get(index)  # decoded while we waited for the lock
             if frame is None:
                 frame = self.source.frame(index)
                 frame.setflags(write=False)
                 self._frames.put(index, frame)
+        finally:
+            self._decode_lock.release()
         return frame
 
     def request_frame(self, frame_index: int, callback: Callback | None = None) -> Future:
@@ -258,12 +268,23 @@ class FrameServer:
 
     def get_embedding(self, frame_index: int, timeout: float | None = None) -> Embedding:
         """Frame ``frame_index``'s `Embedding` at the current quality, computing it if
-        needed (on the worker, ahead of prefetch) and waiting for it."""
+        needed (on the worker, ahead of prefetch) and waiting for it: at most ``timeout``
+        seconds when given, then `FrameTimeoutError` (the work goes on; ask again later)."""
         if threading.current_thread() is self._worker:
             # Called from a callback on the worker: waiting for the worker would deadlock.
             index = self.source.check_index(frame_index)
             return self._compute(_Job(self._key(index), self._segmenter, explicit=True))
-        return self.request_embedding(frame_index).result(timeout)
+        future = self.request_embedding(frame_index)
+        try:
+            return future.result(timeout)
+        except TimeoutError as exc:  # (concurrent.futures.TimeoutError is TimeoutError)
+            if future.done():  # the segmenter's own TimeoutError: re-raised as it is
+                raise
+            busy = self._in_flight.frame_index if self._in_flight is not None else None
+            raise FrameTimeoutError(
+                f"{self.source.path}: the embedding of frame {int(frame_index)} did not come within "
+                f"{timeout:g} s (the worker is busy with frame {busy}: a slow segmenter or a stalled decoder)"
+            ) from exc
 
     def set_quality(self, quality: float) -> None:
         """Change the quality for new embeddings; in-memory embeddings of other qualities

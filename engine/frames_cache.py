@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,12 @@ def _meta_value(array: np.ndarray) -> str | int | float:
     return int(item) if array.dtype.kind in "iu" else float(item)
 
 
+# What a damaged or crafted .npz can make numpy / zipfile raise (found by fuzzing: an
+# unsupported zip version is NotImplementedError, an encrypted member RuntimeError).
+_UNREADABLE = (OSError, ValueError, KeyError, TypeError, IndexError, OverflowError, EOFError, NotImplementedError,
+               RuntimeError, zipfile.BadZipFile, zlib.error)
+
+
 class DiskEmbeddingCache:
     """Embeddings as ``.npz`` files under ``root``, one folder per media fingerprint.
 
@@ -215,7 +222,7 @@ class DiskEmbeddingCache:
                     arrays={k[6:]: data[k] for k in data.files if k.startswith("array:")},
                     meta={k[5:]: _meta_value(data[k]) for k in data.files if k.startswith("meta:")},
                 )
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        except _UNREADABLE as exc:
             log.warning("ignoring unreadable embedding cache file %s: %s", path, exc)
             path.unlink(missing_ok=True)
             return None

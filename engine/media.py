@@ -212,6 +212,8 @@ def open_media(path: Path | str, *, backend: str | None = None) -> FrameSource:
         raise MediaError(f"{p}: no such file or folder")
     if p.is_dir():
         return media_image.open_image_sequence(p)
+    if not p.is_file():  # a FIFO would block the decoder forever, /dev/zero fill the memory
+        raise MediaError(f"{p}: not a regular file (a device, FIFO or socket)")
     suffix = p.suffix.lower()
     if suffix in VIDEO_EXTENSIONS:
         return media_video.open_video(p, backend=backend)

@@ -88,18 +88,43 @@ def read_image(path: Path) -> np.ndarray:
         raise MediaError(f"{path}: cannot read image: {exc}") from exc
     if data.size == 0:
         raise MediaError(f"{path}: image file is empty")
+    _check_declared_size(path)
     try:
         # ANYCOLOR|ANYDEPTH keeps 16-bit depth and grayscale but, unlike UNCHANGED,
         # applies EXIF orientation, so the frame matches what image viewers show.
         image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
-    except cv2.error as exc:
-        raise MediaError(f"{path}: cannot decode image: {exc}") from exc
+    except cv2.error as exc:  # OpenCV's messages span lines: keep ours on one
+        raise MediaError(f"{path}: cannot decode image: {' '.join(str(exc).split())}") from exc
     if image is None or image.size == 0:
         raise MediaError(f"{path}: cannot decode image (corrupt or not an image)")
     try:
         return np.ascontiguousarray(to_rgb8(image))
     except ValueError as exc:
         raise MediaError(f"{path}: {exc}") from exc
+
+
+MAX_IMAGE_PIXELS = 1 << 28
+"""Images whose header declares more pixels than this (16384×16384) are refused before
+decoding: a few bytes of crafted header would otherwise make the decoder allocate gigabytes."""
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse an image whose header declares more than `MAX_IMAGE_PIXELS` (header only)."""
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow is optional: OpenCV's own limit (2**30 pixels) still holds
+        return
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{path}: image header declares too many pixels ({' '.join(str(exc).split())[:120]})") from exc
+    except Exception:
+        return  # not an image Pillow knows: the decoder reports what is wrong
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(
+            f"{path}: image header declares {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS}"
+        )
 
 
 def _header_size(path: Path) -> tuple[int, int] | None:

@@ -100,7 +100,14 @@ class Ontology:
             raise OntologyError(f"{path}: no such ontology file") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise OntologyError(f"{path}: not a readable JSON ontology ({exc})") from exc
-        return cls.from_json(data, source=str(path))
+        except RecursionError as exc:
+            raise OntologyError(f"{path}: not a readable JSON ontology (nested too deeply)") from exc
+        try:
+            return cls.from_json(data, source=str(path))
+        except OntologyError as exc:  # the class checks (duplicates, shapes) do not name the file
+            if str(exc).startswith(str(path)):
+                raise
+            raise OntologyError(f"{path}: {exc}") from exc
 
 
 def default_ontology() -> Ontology:

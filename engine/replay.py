@@ -189,6 +189,42 @@ class _Replay:
         """True when the class changed (a change on the undo stack)."""
         return self.editor.change_class(int(event.data["object_id"]), event.data["class_name"]) is not None
 
+    def on_propagate(self, event: Event) -> None:
+        """Propagate the same objects up to the (mapped) frame the recorded run reached."""
+        recorded = int(event.data["changes"])
+        try:
+            try:
+                until = self.map_frame(int(event.data["until"]))
+            except _Skip:
+                until = None  # the new media ends first: go to its end
+            result = self.editor.propagate(int(event.data["direction"]), until, event.data["objects"])
+        except (_Skip, FramewiseError):
+            for _ in range(recorded):
+                self.pushed(False)
+            raise
+        for step in range(recorded):
+            self.pushed(step < result.changes)
+        start = self.editor.frame_index
+        for label in self.editor.store.labels(self.editor.media_name):
+            ahead = (label.frame_index - start) * result.direction > 0
+            if label.object_id in result.object_ids and label.source == "propagated" and ahead:
+                self.touched[(label.frame_index, label.object_id)] = None
+
+    def on_interpolate(self, event: Event) -> None:
+        """Interpolate the same object between the (mapped) keyframes."""
+        recorded, data = int(event.data["changes"]), event.data
+        try:
+            first, last = self.map_frame(int(data["frame_a"])), self.map_frame(int(data["frame_b"]))
+            written = self.editor.interpolate(int(data["object_id"]), first, last)
+        except (_Skip, FramewiseError):
+            for _ in range(recorded):
+                self.pushed(False)
+            raise
+        for _ in range(recorded):
+            self.pushed(bool(written))
+        for label in written:
+            self.touched[(label.frame_index, label.object_id)] = None
+
     def on_undo(self, event: Event) -> None:
         self.step(self.done, self.undone, "undo")
 
@@ -270,4 +306,10 @@ def replay_session(session: Session, media: Any, editor: Any, *, map: str = "ind
         raise ValueError(f"map must be one of {', '.join(MAP_MODES)}, got {map!r}")
     if abs(editor.quality - session.segmenter.quality) > 1e-9:
         editor.set_quality(session.segmenter.quality)
-    return _Replay(session, media, editor, map).run()
+    # Propagations are replayed from their own events (which say how far they went), not
+    # started again by apply().
+    auto, editor.auto_propagate = getattr(editor, "auto_propagate", True), False
+    try:
+        return _Replay(session, media, editor, map).run()
+    finally:
+        editor.auto_propagate = auto

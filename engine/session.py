@@ -95,6 +95,9 @@ def media_to_json(media: MediaInfo) -> dict[str, Any]:
 
 
 _BOX_KEYS = ("x0", "y0", "x1", "y1")
+OPEN_SEGMENTER_FIELDS = ("backend", "model", "quality")
+"""Extra data of the Editor's ``open`` events: the segmenter in use. A session keeps it in
+its top-level ``segmenter``, so exported ``open`` events keep the version-1 layout."""
 
 
 def _clip(value: Any) -> float:
@@ -103,7 +106,9 @@ def _clip(value: Any) -> float:
 
 def _event_json(event: Event) -> dict[str, Any]:
     data = event.to_json()
-    if event.kind == "box":
+    if event.kind == "open":
+        data["data"] = {k: v for k, v in data["data"].items() if k not in OPEN_SEGMENTER_FIELDS}
+    elif event.kind == "box":
         # The Editor accepts a box dragged partly off the frame and clips it before
         # segmenting; storing the clipped box replays identically and stays in [0, 1].
         data["data"] = {**data["data"], **{k: _clip(data["data"][k]) for k in _BOX_KEYS}}
@@ -145,6 +150,17 @@ def session_from_log(
     }
     parse_session(data, source="session export")
     return data
+
+
+def recorded_segmenter(events: Iterable[Event]) -> SegmenterInfo | None:
+    """The segmenter named by the first ``open`` event that records one (backend, model and
+    the Editor's quality when it opened the media), or None for logs from before the Editor
+    recorded it."""
+    for event in events:
+        if event.kind == "open" and all(key in event.data for key in OPEN_SEGMENTER_FIELDS):
+            data = event.data
+            return SegmenterInfo(str(data["backend"]), str(data["model"]), float(data["quality"]))
+    return None
 
 
 # Editor state each kind sets, and the data field holding the new value.

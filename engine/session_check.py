@@ -65,7 +65,7 @@ class Checker:
         return int(value)
 
     def number(self, value: Any, path: str, low: float | None = None, high: float | None = None, *, exclusive_low: bool = False) -> float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
         if ok and low is not None:
             ok = value > low if exclusive_low else value >= low
         if ok and high is not None:
@@ -84,6 +84,14 @@ class Checker:
         if not isinstance(value, list):
             raise self.fail(path, f"expected a list, got {describe(value)}")
         return value
+
+
+def _finite(value: int | float) -> bool:
+    """A finite number that fits a float (JSON integers can be arbitrarily long)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 # Per event kind: data field -> check(checker, value, path). All fields are required.
@@ -159,6 +167,13 @@ def _label_keys(c: Checker, v: Any, p: str) -> list[list]:
     return keys
 
 
+def _direction(c: Checker, v: Any, p: str) -> int:
+    value = c.integer(v, p, -1)
+    if value not in (-1, 1):
+        raise c.fail(p, f"expected 1 or -1, got {describe(v)}")
+    return value
+
+
 def _object_ids(c: Checker, v: Any, p: str) -> list[int]:
     return [_object_id(c, item, f"{p}[{i}]") for i, item in enumerate(c.array(v, p))]
 
@@ -188,6 +203,22 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     "relabel": {"object_id": _object_id, "class_name": _name},
     "undo": _CHANGE_SUMMARY,
     "redo": _CHANGE_SUMMARY,
+    # a propagation from the event's frame up to ``until`` (the frame it reached), which
+    # pushed ``changes`` undo steps (one per frame it wrote)
+    "propagate": {
+        "objects": lambda c, v, p: _object_ids(c, v, p),
+        "direction": lambda c, v, p: _direction(c, v, p),
+        "until": lambda c, v, p: c.integer(v, p, 0),
+        "changes": lambda c, v, p: c.integer(v, p, 0),
+    },
+    # keyframe interpolation of one object between its labels on frame_a and frame_b,
+    # which pushed ``changes`` undo steps (1, or 0 when it wrote nothing)
+    "interpolate": {
+        "object_id": _object_id,
+        "frame_a": lambda c, v, p: c.integer(v, p, 0),
+        "frame_b": lambda c, v, p: c.integer(v, p, 0),
+        "changes": lambda c, v, p: c.integer(v, p, 0),
+    },
 }
 # Kinds whose event must name a frame: where to go, or the label the change acts on.
 FRAME_REQUIRED = ("goto", "delete", "edit")

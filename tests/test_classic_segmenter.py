@@ -110,3 +110,46 @@ def test_bad_inputs_raise_prompt_errors(prepared):
         segmenter.prepare(np.zeros((H, W), np.uint8), 0.6)
     with pytest.raises(PromptError, match="quality"):
         segmenter.prepare(textured_scene()[0], 1.5)
+
+
+SAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "sample_media"
+
+
+@pytest.mark.parametrize("object_id", [1, 2, 3])
+def test_simulated_clicks_on_a_real_still_converge_with_the_previous_mask(object_id):
+    """The harness loop (each click sends the previous logits back as mask_input)."""
+    import cv2
+
+    from engine.evaluation.iseg import run_image
+
+    frame = cv2.cvtColor(cv2.imread(str(SAMPLES / "still.jpg")), cv2.COLOR_BGR2RGB)
+    gt = (cv2.imread(str(SAMPLES / "masks" / "still.png"), cv2.IMREAD_GRAYSCALE) == object_id).astype(np.uint8) * 255
+    run = run_image(ClassicSegmenter(), frame, gt, max_clicks=8, stop_iou=0.97)
+    assert max(run.ious) > 0.9
+    assert run.ious[-1] >= run.ious[0] - 1e-6
+    # Every click lands where the mask was wrong, and afterwards that pixel is right.
+    assert all(click.positive == bool(gt[click.y, click.x]) for click in run.clicks)
+
+
+def test_a_correction_changes_only_the_area_around_its_click():
+    """Two look-alike discs: editing one with the previous mask leaves the other alone."""
+    rng = np.random.default_rng(3)
+    image = np.stack([90 + 30 * np.sin(XX / 23.0), 110 + 25 * np.cos(YY / 17.0), 140 + 0 * XX], -1)
+    image = image + rng.normal(0, 10, (H, W, 3))
+    left = (XX - 70) ** 2 + (YY - 120) ** 2 < 45**2
+    right = (XX - 250) ** 2 + (YY - 120) ** 2 < 45**2
+    orange = np.array([220, 120, 40]) + rng.normal(0, 10, (H, W, 3))
+    image[left | right] = orange[left | right]
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    segmenter = ClassicSegmenter()
+    embedding = segmenter.prepare(image, 1.0)
+    both = segmenter.predict(embedding, prompt([(70, 120), (250, 120)], [1, 1]))
+    assert mask_iou(both.mask(0), left | right) > 0.85
+    # A negative click on the right disc removes it; the left one, already right, stays.
+    edited = segmenter.predict(
+        embedding, prompt([(70, 120), (250, 120), (250, 120)], [1, 1, 0], mask_input=both.logits[0][None])
+    )
+    mask = edited.mask(0)
+    assert not mask[120, 250]
+    assert mask_iou(mask & (XX < 160), left) > 0.85
+    assert np.count_nonzero(mask & right) < 0.2 * np.count_nonzero(right)

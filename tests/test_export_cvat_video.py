@@ -43,7 +43,7 @@ def test_meta_describes_the_task_and_the_labels(root, dataset):
     assert task.findtext("source") == VIDEO
     labels = {l.findtext("name"): l for l in task.findall("labels/label")}
     assert list(labels) == ["ball", "frame", "leaf", "spot"]
-    assert [labels[n].findtext("type") for n in labels] == ["polygon", "polygon", "rectangle", "points"]
+    assert [labels[n].findtext("type") for n in labels] == ["polygon", "polygon", "bbox", "points"]  # CVAT LabelType names
     assert labels["ball"].findtext("color") == "#e6194b"
     declared = {a.findtext("name") for a in labels["frame"].findall("attributes/attribute")}
     assert declared == {"source", "score", "confirmed", "review", "note"}

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from engine.export.dataset import Dataset
 from engine.export.writers import export_dataset
 from engine.export.yolo import to_yolo
 from engine.geometry import mask_to_box
+from engine.types import Box
 from tests.test_export_samples import FOLDER_FRAMES, H, VIDEO, W, gt_mask, sample_dataset
 
 
@@ -38,12 +40,24 @@ def test_lines_per_label_and_part(files):
     assert [r[0] for r in rows20] == ["0", "0"]  # the two-part object: one line per part
 
 
-def test_detection_lines_are_normalised_centre_and_size(files):
-    cls, cx, cy, w, h = _rows(files["labels/video/000003.txt"])[-1]
+def test_detection_lines_are_normalised_centre_and_size(dataset):
+    boxes_only = Dataset(dataset.ontology, dataset.media, [l for l in dataset.labels if isinstance(l.shape, Box)])
+    cls, cx, cy, w, h = _rows(to_yolo(boxes_only)["labels/video/000003.txt"])[-1]
     box = mask_to_box(gt_mask(3) == 3)
     assert cls == "2"
     expected = [(box.x0 + box.x1) / 2 / W, (box.y0 + box.y1) / 2 / H, (box.x1 - box.x0) / W, (box.y1 - box.y0) / H]
     assert [float(v) for v in (cx, cy, w, h)] == pytest.approx(expected, abs=1e-6)
+
+
+def test_boxes_of_a_segment_dataset_are_corner_polygons(files):
+    # Ultralytics reads a whole file as segments once one line is; a 5-column box line
+    # would then become two points. So next to polygons, boxes are their four corners.
+    cls, *values = _rows(files["labels/video/000003.txt"])[-1]
+    box = mask_to_box(gt_mask(3) == 3)
+    x0, y0, x1, y1 = box.x0 / W, box.y0 / H, box.x1 / W, box.y1 / H
+    assert cls == "2"
+    assert [float(v) for v in values] == pytest.approx([x0, y0, x1, y0, x1, y1, x0, y1], abs=1e-6)
+    assert all(len(row) >= 7 for text in files.values() if text and not text.startswith("#") for row in _rows(text))
 
 
 def test_segmentation_lines_are_the_normalised_exterior_ring(files, dataset):

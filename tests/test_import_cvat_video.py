@@ -133,3 +133,15 @@ def test_size_cap_and_missing_file(tmp_path):
         import_cvat_video(tmp_path / "nope.xml")
     with pytest.raises(SessionFormatError, match="not a regular file"):
         import_cvat_video(tmp_path)
+
+
+def test_media_name_from_meta_source_and_bbox_label_type(tmp_path):
+    # CVAT 1.x wrote <source> next to <task>, and labels say "bbox" since CVAT 2.
+    text = NATIVE.replace("<type>rectangle</type>", "<type>bbox</type>").replace(
+        "<dumped>2018-09-25 16:05:07</dumped>", "<dumped>2018-09-25 16:05:07</dumped>\n    <source>clips/road.mp4</source>"
+    )
+    dataset = import_cvat_video(_write(tmp_path, text))
+    assert [info.name for info in dataset.media] == ["clips/road.mp4"]
+    assert dataset.ontology["sign"].shape == "bounding_box"
+    task_source = text.replace("</original_size>", "</original_size><source>task.mp4</source>")
+    assert [info.name for info in import_cvat_video(_write(tmp_path, task_source)).media] == ["task.mp4"]

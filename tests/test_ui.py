@@ -260,13 +260,13 @@ def test_real_x_input_with_xdotool(app):
     assert len(app.state.labels) == 1 and app.state.selection is None
 
 
-def open_project_app(folder, ontology_file=None):
+def open_project_app(folder, ontology_file=None, media=SAMPLES / "video.mp4"):
     import tkinter as tk
 
     from ui.app import App
     from ui.cli import open_editor
 
-    editor, project = open_editor(SAMPLES / "video.mp4", folder, ontology_file=ontology_file)
+    editor, project = open_editor(media, folder, ontology_file=ontology_file)
     root = tk.Tk()
     application = App(root, editor, backend="classic")
     application.wait_idle()
@@ -372,3 +372,206 @@ def test_export_menu_writes_coco(screen, tmp_path, ontology_file):
         assert "exported coco" in app.status.get()
     finally:
         close_project_app(app, project)
+
+
+@pytest.fixture
+def short_clip(tmp_path):
+    """The first 6 frames of the sample image folder."""
+    import shutil
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for k in range(6):
+        shutil.copy(SAMPLES / "frames" / f"frame_{k}.jpg", folder / f"frame_{k}.jpg")
+    return folder
+
+
+def test_permanent_drawing_propagates_with_progress_and_marks(screen, tmp_path, short_clip, ontology_file):
+    app, project = open_project_app(tmp_path / "project", ontology_file, short_clip)
+    root, editor = app.root, app.editor
+    try:
+        app.controls.permanent_button.invoke()  # the real checkbutton: toggles and calls back
+        app.wait_idle()
+        assert app.state.permanent and app.editor.permanent and app.controls.permanent.get()
+        key(app, "<Shift-A>")
+        click_canvas(app, *BALL_CLICK)
+        key(app, "<Return>")
+        pump(root, 0.3)
+        labels = project.labels()
+        assert sorted(l.frame_index for l in labels if l.object_id == 1) == list(range(6))
+        assert {l.source for l in labels if l.frame_index > 0} == {"propagated"}
+        assert app.state.marks.tolist() == [1, 2, 2, 2, 2, 2]
+        assert len(app.timeline.find_withtag("mark-2")) == 5
+        assert float(app.controls.progress.cget("value")) == float(app.controls.progress.cget("maximum")) == 5
+        assert "propagated" in app.controls.progress_text.get()
+        assert "propagate" in [e.kind for e in project.events()]
+    finally:
+        close_project_app(app, project)
+
+
+def test_stop_cancels_a_running_propagation(screen, tmp_path, short_clip, ontology_file):
+    app, project = open_project_app(tmp_path / "project", ontology_file, short_clip)
+    root, editor = app.root, app.editor
+    try:
+        key(app, "<Shift-A>")
+        click_canvas(app, *BALL_CLICK)
+        key(app, "<Return>")
+        started = []
+        real = editor.on_progress
+
+        def slow_progress(progress):  # on the editor thread: give the person time to react
+            real(progress)
+            started.append(progress.frame_index)
+            import time
+
+            time.sleep(0.3)
+
+        editor.on_progress = slow_progress
+        app.propagate(1)
+        while app.worker.busy:
+            root.update()
+            if started and str(app.controls.stop_button.cget("state")) == "normal":
+                app.controls.stop_button.invoke()  # the person presses Stop
+                break
+        app.wait_idle()
+        assert app.error is None
+        frames = sorted(l.frame_index for l in project.labels())
+        assert frames[0] == 0 and 1 <= len(frames) - 1 < 5  # stopped before the end
+        event = [e for e in project.events() if e.kind == "propagate"][-1]
+        assert event.data["until"] == frames[-1]
+    finally:
+        close_project_app(app, project)
+
+
+def test_n_jumps_to_frames_flagged_for_review(app):
+    from dataclasses import replace
+
+    key(app, "<Shift-A>")
+    click_canvas(app, *BALL_CLICK)
+    key(app, "<Return>")
+    (label, _), = app.state.labels
+    for frame_index in (7, 20):  # what a propagation that lost the object writes
+        flag = replace(label, frame_index=frame_index, source="propagated", confirmed=False, review=True, score=0.0)
+        app.worker.call_sync(lambda f=flag: app.editor.store.put(f))
+    key(app, "<Right>")
+    assert app.state.marks[7] == app.state.marks[20] == 3
+    assert len(app.timeline.find_withtag("mark-3")) == 2
+    key(app, "<n>")
+    assert app.state.frame_index == 7
+    key(app, "<n>")
+    assert app.state.frame_index == 20
+    key(app, "<Shift-N>")
+    assert app.state.frame_index == 7
+    (shown, _), = app.state.labels
+    assert shown.review and "⚑" in app.sidebar.objects.item("1", "text")
+
+
+def test_full_disk_on_apply_shows_a_dialog_and_loses_nothing(screen, tmp_path, ontology_file):
+    from engine.errors import ProjectError
+
+    folder = tmp_path / "project"
+    app, project = open_project_app(folder, ontology_file)
+    try:
+        key(app, "<Shift-A>")
+        click_canvas(app, *BALL_CLICK)
+        real_put = project.put
+
+        def full_disk(*args, **kwargs):
+            raise ProjectError(f"{folder / 'project.sqlite'}: cannot save: database or disk is full")
+
+        project.put = full_disk
+        key(app, "<Return>")
+        assert app.dialog is not None and "disk is full" in app.dialog.text
+        assert app.dialog.winfo_viewable()
+        assert stored_labels(folder) == []
+        assert app.state.selection is not None and len(app.state.points) == 1  # the work is still there
+        app.dialog.ok.invoke()
+        project.put = real_put  # space freed: the same Enter now saves
+        key(app, "<Return>")
+        assert stored_labels(folder) == [(0, 1, "sam")]
+    finally:
+        close_project_app(app, project)
+
+
+def test_opening_corrupt_media_shows_a_dialog_and_keeps_the_current_one(screen, tmp_path, ontology_file):
+    folder = tmp_path / "project"
+    app, project = open_project_app(folder, ontology_file)
+    try:
+        broken = tmp_path / "broken.mp4"
+        broken.write_bytes((SAMPLES / "video.mp4").read_bytes()[:3000])
+        app.open_media(str(broken))
+        app.wait_idle()
+        assert app.dialog is not None and "broken.mp4" in app.dialog.text
+        assert app.editor.media_name.endswith("video.mp4")
+        key(app, "<Shift-A>")
+        click_canvas(app, *BALL_CLICK)  # still usable
+        assert app.state.selection is not None
+    finally:
+        close_project_app(app, project)
+
+
+def test_annotate_with_bad_media_shows_the_reason_and_exits(screen, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("xdotool") is None:
+        pytest.skip("xdotool is not installed (`make test` installs it with apt-get)")
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(b"not a video at all")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "annotate", str(bad), "--project", str(tmp_path / "p")],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "DISPLAY": screen.display},
+    )
+    found = subprocess.run(
+        ["xdotool", "search", "--sync", "--name", "framewise: error"], capture_output=True, text=True, timeout=60
+    )
+    window = found.stdout.split()[0]
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], timeout=20)  # no window manager here
+    subprocess.run(["xdotool", "key", "Return"], timeout=20)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert stderr.startswith("framewise: error:") and "clip.mp4" in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_ui_session_replays_headless_to_identical_labels(screen, tmp_path, ontology_file):
+    from engine.cli import main as cli
+    from engine.project import Project
+    from engine.types import shape_to_json
+
+    folder = tmp_path / "project"
+    app, project = open_project_app(folder, ontology_file)
+    try:
+        key(app, "<Shift-A>")
+        click_canvas(app, *BALL_CLICK)
+        click_canvas(app, 60, 150, button=3)
+        key(app, "<Return>")
+        key(app, "<Right>")
+        key(app, "<Key-2>")
+        drag_canvas(app, *LEAF_BOX)
+        key(app, "<Tab>")
+        key(app, "<Return>")
+        app.sam_panel.slider.set(100)
+        pump(app.root, 0.3)
+        app.wait_idle()
+        click_canvas(app, 420, 128)
+        key(app, "<Escape>")
+        key(app, "<Key-1>")
+        click_canvas(app, 420, 128)
+        key(app, "<Return>")
+        key(app, "<Control-z>")
+        key(app, "<Control-Shift-Z>")
+        recorded = [(l.frame_index, l.object_id, l.class_name, shape_to_json(l.shape, decimals=None)) for l in project.labels()]
+    finally:
+        close_project_app(app, project)
+    assert len(recorded) == 3
+    session = tmp_path / "session.json"
+    assert cli(["session", "export", str(folder), "--out", str(session)]) == 0
+    assert cli(["replay", str(session), str(SAMPLES / "video.mp4"), "--project", str(tmp_path / "again")]) == 0
+    with Project.open(tmp_path / "again") as again:
+        replayed = [(l.frame_index, l.object_id, l.class_name, shape_to_json(l.shape, decimals=None)) for l in again.labels()]
+    assert replayed == recorded  # polygons vertex for vertex, boxes exactly

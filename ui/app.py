@@ -11,7 +11,7 @@ import tkinter as tk
 from tkinter import ttk
 from typing import Any, Callable
 
-from engine.errors import FramewiseError
+from engine.errors import EditorStateError, FramewiseError, PromptError
 from ui.frame_view import FrameView
 from ui.panels import ControlBar, Sidebar
 from ui.sam_panel import SamPanel
@@ -33,16 +33,19 @@ class App:
         self.editor = editor
         self.backend = backend
         self.state: ViewState | None = None
+        self.dialog = None  # the last error dialog shown
         self.error: str | None = None
         self._goto_target: int | None = None
         self._playing = False
-        self.propagation = None  # ui.propagation.PropagationRunner while running
         root.title(f"{title} — {editor.media_name}")
         root.geometry("1180x760")
         self.stalls = StallMeter(root)
         self.worker = EditorWorker(root, on_busy=self._on_busy)
         self._build()
         self._bind_keys()
+        from ui.propagation import PropagationMonitor
+
+        self.propagation = PropagationMonitor(self)
         self.run(lambda: None, "loading…")
 
     # -- layout -----------------------------------------------------------------------
@@ -132,6 +135,12 @@ class App:
         self._goto_target = None
         self.sam_panel.set_status(text, error=True)
         self.status.set(f"error: {text}")
+        if not isinstance(error, (PromptError, EditorStateError)):
+            # Media, project, disk, export failures: the person must see them. The Editor
+            # kept its state (the selection survives a failed apply), so they can retry.
+            from ui.dialogs import ErrorDialog
+
+            self.dialog = ErrorDialog(self.root, text)
 
     def _on_busy(self, busy: bool, name: str) -> None:
         if not busy and self.error is None:
@@ -219,13 +228,15 @@ class App:
         if self.state is None or not self.state.candidates:
             self.status.set("nothing to apply: click or drag a box first")
             return
-        self.run(self.editor.apply, then=self._applied)
+        # With permanent drawing on, apply() goes on to propagate the object (progress bar, Stop).
+        self.run(self.editor.apply, "propagating…" if self.state.permanent else "")
 
-    def _applied(self, label) -> None:
-        if self.state is not None and self.state.permanent and label is not None:
-            from ui.propagation import start_propagation
-
-            start_propagation(self, [label.object_id])
+    def propagate(self, direction: int) -> None:
+        """Carry every object of this frame forwards (1) or backwards (-1) to the next anchor."""
+        if self.state is None or not self.state.labels:
+            self.status.set("no labels on this frame to propagate")
+            return
+        self.run(lambda: self.editor.propagate(direction), "propagating…")
 
     def set_permanent(self, on: bool) -> None:
         self.run(lambda: self.editor.set_permanent(on))
@@ -306,11 +317,16 @@ class App:
             raise TimeoutError("the editor thread is still busy")
 
     def close(self) -> None:
-        if self.propagation is not None:
-            self.propagation.stop()
+        self.propagation.stop()
+        self.propagation.close()
         self.stalls.close()
         self.worker.close()
         self.editor.close()
+
+    def open_media(self, path: str) -> None:
+        """Switch to another media of the project; on failure the current one stays open."""
+        self.run(lambda: self.editor.open(path), "opening…",
+                 then=lambda _: self.root.title(f"framewise — {self.editor.media_name}"))
 
     def export(self, fmt: str, folder: str) -> None:
         """Export the project's labels (runs on the editor thread; a project store is needed)."""

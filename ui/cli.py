@@ -7,6 +7,7 @@ The `framewise` console script starts here so that the UI can add its command wh
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -61,15 +62,26 @@ def open_editor(media: str | Path, project_dir: str | Path, *, ontology_file=Non
 
 
 def annotate(args: argparse.Namespace) -> int:
-    editor, project = open_editor(
-        args.media,
-        args.project,
-        ontology_file=args.ontology,
-        backend=args.backend,
-        checkpoint=args.checkpoint,
-        device=args.device,
-        quality=args.quality,
-    )
+    from engine.errors import FramewiseError
+
+    try:
+        editor, project = open_editor(
+            args.media,
+            args.project,
+            ontology_file=args.ontology,
+            backend=args.backend,
+            checkpoint=args.checkpoint,
+            device=args.device,
+            quality=args.quality,
+        )
+    except FramewiseError as exc:
+        # One line for the terminal, and the same reason in a dialog for the person at the screen.
+        print(f"framewise: error: {exc}", file=sys.stderr)
+        if os.environ.get("DISPLAY"):
+            from ui.dialogs import show_startup_error
+
+            show_startup_error(str(exc))
+        return 2
     import tkinter as tk
 
     from ui.app import App

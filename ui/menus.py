@@ -18,6 +18,7 @@ def build_menus(app) -> tk.Menu:
     root = app.root
     bar = tk.Menu(root)
     file_menu = tk.Menu(bar, tearoff=False)
+    file_menu.add_command(label="Open media…", command=lambda: ask_open(app))
     export_menu = tk.Menu(file_menu, tearoff=False)
     for text, name in EXPORT_FORMATS:
         export_menu.add_command(label=text, command=lambda fmt=name: ask_export(app, fmt))
@@ -47,3 +48,9 @@ def ask_export(app, fmt: str) -> None:
     folder = filedialog.askdirectory(parent=app.root, title=f"Export {fmt} to folder", mustexist=False)
     if folder:
         app.export(fmt, folder)
+
+
+def ask_open(app) -> None:
+    path = filedialog.askopenfilename(parent=app.root, title="Open a video or image")
+    if path:
+        app.open_media(path)

@@ -119,12 +119,12 @@ class ControlBar(ttk.Frame):
     def __init__(self, master, app) -> None:
         super().__init__(master, padding=(6, 4))
         self.app = app
-        ttk.Button(self, text="⏮", width=3, command=lambda: app.goto(0)).pack(side="left")
+        ttk.Button(self, text="|◀", width=3, command=lambda: app.goto(0)).pack(side="left")
         ttk.Button(self, text="◀", width=3, command=lambda: app.step(-1)).pack(side="left")
         self.play_button = ttk.Button(self, text="▶ Play", width=8, command=app.toggle_play)
         self.play_button.pack(side="left")
         ttk.Button(self, text="▶", width=3, command=lambda: app.step(1)).pack(side="left")
-        ttk.Button(self, text="⏭", width=3, command=lambda: app.goto(app.frame_count - 1)).pack(side="left")
+        ttk.Button(self, text="▶|", width=3, command=lambda: app.goto(app.frame_count - 1)).pack(side="left")
         ttk.Label(self, text="  frame").pack(side="left")
         self.frame_box = ttk.Entry(self, width=7)
         self.frame_box.pack(side="left")
@@ -132,13 +132,19 @@ class ControlBar(ttk.Frame):
         self.frame_total = ttk.Label(self, text="/ 1")
         self.frame_total.pack(side="left")
         self.permanent = tk.BooleanVar(value=False)
-        ttk.Checkbutton(self, text="Permanent drawing", variable=self.permanent, command=self._permanent).pack(side="left", padx=(16, 4))
-        self.stop_button = ttk.Button(self, text="Stop", command=self._stop, state="disabled")
+        self.permanent_button = ttk.Checkbutton(self, text="Permanent drawing", variable=self.permanent, command=self._permanent)
+        self.permanent_button.pack(side="left", padx=(16, 4))
+        ttk.Button(self, text="◀ Propagate", command=lambda: app.propagate(-1)).pack(side="left")
+        ttk.Button(self, text="Propagate ▶", command=lambda: app.propagate(1)).pack(side="left")
+        # Propagation progress sits on its own row under the buttons.
+        row = ttk.Frame(master, padding=(6, 0, 6, 4))
+        row.pack(side="bottom", fill="x")
+        self.stop_button = ttk.Button(row, text="Stop", command=self._stop, state="disabled")
         self.stop_button.pack(side="right")
-        self.progress = ttk.Progressbar(self, length=180, mode="determinate")
-        self.progress.pack(side="right", padx=4)
+        self.progress = ttk.Progressbar(row, mode="determinate")
+        self.progress.pack(side="right", fill="x", expand=True, padx=4)
         self.progress_text = tk.StringVar(value="")
-        ttk.Label(self, textvariable=self.progress_text).pack(side="right")
+        ttk.Label(row, textvariable=self.progress_text, width=44).pack(side="left")
 
     def show(self, state: ViewState) -> None:
         if self.focus_get() is not self.frame_box:
@@ -167,5 +173,4 @@ class ControlBar(ttk.Frame):
         self.app.set_permanent(self.permanent.get())
 
     def _stop(self) -> None:
-        if self.app.propagation is not None:
-            self.app.propagation.stop()
+        self.app.propagation.stop()

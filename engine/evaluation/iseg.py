@@ -33,6 +33,8 @@ from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Prompt
 
 THRESHOLDS = (0.85, 0.90)
+DAVIS_POSITIONS = (0.0, 0.5)
+FIT_POSITIONS = (0.25, 0.75)
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,14 @@ class ImageRun:
         }
 
 
-def list_items(data_dir: str | Path) -> list[IsegItem]:
-    """The evaluation images of ``data_dir`` (iseg or DAVIS layout), in a stable order."""
+def list_items(data_dir: str | Path, positions: tuple[float, ...] = DAVIS_POSITIONS) -> list[IsegItem]:
+    """The evaluation images of ``data_dir`` (iseg or DAVIS layout), in a stable order.
+
+    positions: for the DAVIS layout, which frames of each sequence, as fractions of its
+        length (frame ``int(p × frames)``); the default (0, 0.5) is the first and the
+        middle frame. `classic_fit` fits on other frames (`FIT_POSITIONS`) so that the
+        evaluated frames stay held out.
+    """
     root = Path(data_dir)
     if (root / "images").is_dir() and (root / "masks").is_dir():
         items = []
@@ -82,7 +90,8 @@ def list_items(data_dir: str | Path) -> list[IsegItem]:
             frames = sorted(seq_dir.glob("*.jpg"))
             if not frames:
                 continue
-            for frame_path in dict.fromkeys([frames[0], frames[len(frames) // 2]]):
+            picks = [frames[min(int(p * len(frames)), len(frames) - 1)] for p in positions]
+            for frame_path in dict.fromkeys(picks):
                 mask_path = root / "Annotations" / seq_dir.name / (frame_path.stem + ".png")
                 if mask_path.exists():
                     items.append(IsegItem(f"{seq_dir.name}-{frame_path.stem}", frame_path, mask_path))
@@ -141,12 +150,14 @@ def run_image(
 
 
 def summarize(runs: list[ImageRun], max_clicks: int) -> dict:
-    """Mean NoC@85/90, mean seconds per click (over all clicks) and per prepare."""
+    """Mean NoC@85/90, mean and 95th-percentile seconds per click (over all clicks), mean
+    seconds per prepare."""
     all_clicks = [s for r in runs for s in r.sec_clicks]
     return {
         "noc85": round(float(np.mean([noc(r.ious, 0.85, max_clicks) for r in runs])), 3) if runs else None,
         "noc90": round(float(np.mean([noc(r.ious, 0.90, max_clicks) for r in runs])), 3) if runs else None,
         "sec_per_click": round(float(np.mean(all_clicks)), 4) if all_clicks else None,
+        "sec_per_click_p95": round(float(np.percentile(all_clicks, 95)), 4) if all_clicks else None,
         "sec_prepare": round(float(np.mean([r.sec_prepare for r in runs])), 4) if runs else None,
         "images": len(runs),
     }
@@ -186,7 +197,8 @@ def evaluate_iseg(
 
     limit: evaluate only the first ``limit`` images; baseline_limit: run GrabCut on only
         the first ``baseline_limit`` of those (it takes seconds per click), default all.
-    Returns a JSON-able dict: ``noc85``, ``noc90``, ``sec_per_click``, ``sec_prepare``,
+    Returns a JSON-able dict: ``noc85``, ``noc90``, ``sec_per_click`` (mean),
+    ``sec_per_click_p95``, ``sec_prepare``,
     ``images``, ``per_image`` (name, noc85, noc90, ious, clicks, timings) and, with
     ``baseline``, ``baseline_grabcut`` with the same summary keys plus the segmenter's
     ``segmenter_noc85`` / ``segmenter_noc90`` on the same images.

@@ -2,7 +2,7 @@
 
 The XML is parsed with ``defusedxml`` (no DTDs, entities or external references). The task
 becomes one media (``<source>`` or else ``<name>``, ``size``, ``original_size``), the task's
-labels the ontology (``type`` rectangle -> bounding_box, polygon -> polygon; without a
+labels the ontology (``type`` bbox or rectangle -> bounding_box, polygon -> polygon; without a
 type a label's shape follows its tracks), each track one object (id = track id + 1).
 Every element with ``outside="0"`` becomes a label; ``outside="1"`` elements only end a
 track. Label fields come from the ``source``/``score``/``confirmed``/``review``
@@ -22,11 +22,13 @@ import numpy as np
 
 from engine.errors import OntologyError, SessionFormatError
 from engine.export.dataset import SOURCES, Dataset
-from engine.export.inputs import MAX_IMPORT_BYTES, read_capped
+from engine.export.inputs import MAX_IMPORT_BYTES, media_name, read_capped
 from engine.ontology import Ontology
 from engine.types import Box, Label, MediaInfo, Polygon
 
-_SHAPES = {"rectangle": "bounding_box", "polygon": "polygon", "polyline": "polyline", "points": "point"}
+# CVAT's label types ("bbox" since 2.x; "rectangle" is what older files and shapes say).
+_SHAPES = {"bbox": "bounding_box", "rectangle": "bounding_box", "polygon": "polygon", "polyline": "polyline",
+           "points": "point"}
 _TRACK_SOURCES = {"manual": "manual", "file": "manual", "auto": "propagated"}
 
 
@@ -58,7 +60,7 @@ def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
     task = root.find("meta/task")
     if task is None:
         raise SessionFormatError(f"{source}: meta/task: missing (project exports are not supported)")
-    info = _media(task, source)
+    info = _media(task, source, root.find("meta"))
     tracks = root.findall("track")
     classes = _classes(task, tracks, source)
     ontology = _ontology(classes, source)
@@ -131,10 +133,12 @@ def _flag(text: str, where: str, source: str) -> bool:
     raise SessionFormatError(f"{source}: {where}: expected 0 or 1, got {text!r}")
 
 
-def _media(task, source: str) -> MediaInfo:
-    name = _text(task, "source", source, required=False) or _text(task, "name", source)
-    if not name or "\x00" in name:
-        raise SessionFormatError(f"{source}: meta/task/name: empty media name")
+def _media(task, source: str, meta=None) -> MediaInfo:
+    # CVAT writes <source> inside <task>; releases before 2.x put it in <meta>.
+    name = _text(task, "source", source, required=False) or (
+        (meta.findtext("source") or "").strip() if meta is not None else ""
+    ) or _text(task, "name", source)
+    name = media_name(name, where=f"{source}: meta/task/source")
     frames = _int(_text(task, "size", source), "meta/task/size", source)
     width = _int(_text(task, "original_size/width", source), "meta/task/original_size/width", source)
     height = _int(_text(task, "original_size/height", source), "meta/task/original_size/height", source)

@@ -2,7 +2,7 @@
 
 - ``<meta><task>``: name and ``source`` = the media name, ``size`` = frames,
   ``mode`` interpolation, ``original_size``; ``labels`` = the whole ontology (name,
-  colour, type: ``rectangle`` for bounding_box classes, else the shape name) with the
+  colour, type: ``bbox`` for bounding_box classes, else CVAT's name of the shape) with the
   attributes below declared. No ``dumped`` date, so equal data gives equal files.
 - One ``<track>`` per object (``id`` = object id − 1, as CVAT counts from 0), its class as
   ``label``. A track holds one shape kind and one class; an object that mixes them raises
@@ -27,7 +27,8 @@ from engine.export.shapes import is_empty, largest_part, quantise
 from engine.types import Box, Label, MediaInfo, Polygon
 
 RESERVED_ATTRIBUTES = ("source", "score", "confirmed", "review")
-CVAT_TYPES = {"bounding_box": "rectangle", "polygon": "polygon", "polyline": "polyline", "point": "points"}
+# CVAT's label types (cvat/apps/engine/models.py LabelType); boxes are "bbox".
+CVAT_TYPES = {"bounding_box": "bbox", "polygon": "polygon", "polyline": "polyline", "point": "points"}
 
 
 def to_cvat_video(dataset: Dataset, media_name: str) -> str:

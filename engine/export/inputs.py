@@ -55,6 +55,28 @@ def safe_relative(name: object, *, where: str) -> PurePosixPath:
     return path
 
 
+MAX_MEDIA_NAME = 4096
+
+
+def media_name(name: object, *, where: str) -> str:
+    """A media name read from an import file, checked to be usable as a name.
+
+    A media name is a key (`Label.media`, the project's ``media.name``), never a path that
+    framewise opens: exports derive their file names from it through `media_stem`, and the
+    Editor opens only paths the user gives. So ``../../etc/passwd`` is kept as it is (a
+    project exported on another machine keeps its names), but names that could not be
+    shown on one line or are absurdly long are refused: non-strings, empty or blank names,
+    control characters, more than `MAX_MEDIA_NAME` characters.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise SessionFormatError(f"{where}: expected a non-empty media name, got {name!r}")
+    if _CONTROL.search(name):
+        raise SessionFormatError(f"{where}: control characters in media name {name[:80]!r}")
+    if len(name) > MAX_MEDIA_NAME:
+        raise SessionFormatError(f"{where}: media name of {len(name)} characters (at most {MAX_MEDIA_NAME})")
+    return name
+
+
 def inside(root: Path, relative: PurePosixPath, *, where: str) -> Path:
     """``root / relative``, refusing one that resolves (through symlinks) outside ``root``."""
     target = root / Path(*relative.parts) if relative.parts else root
@@ -94,9 +116,16 @@ class JsonFields:
         return self.get(item, key, "top level", list)
 
     def number(self, value: object, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
             raise self.fail(where, f"expected a finite number, got {value!r}")
         return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too long for a float
+        return False
 
 
 def _as_tuple(kind) -> tuple:

@@ -11,6 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 
+MAX_RLE_PIXELS = 1 << 28
+"""Masks larger than this (16384×16384) are refused before anything is allocated."""
+
+
 class RLEError(ValueError):
     """An RLE that does not describe an ``h``×``w`` mask; the message names the field."""
 
@@ -40,13 +44,18 @@ def rle_to_mask(rle: object) -> np.ndarray:
     ):
         raise RLEError(f"segmentation.size: expected [height, width] non-negative integers, got {size!r}")
     height, width = size
+    if height * width > MAX_RLE_PIXELS:
+        raise RLEError(f"segmentation.size: {height}x{width} is over the limit of {MAX_RLE_PIXELS} pixels")
     if isinstance(counts, str):
         counts = decode_counts(counts)
     elif not isinstance(counts, list) or not all(
         isinstance(c, int) and not isinstance(c, bool) for c in counts
     ):
         raise RLEError("segmentation.counts: expected a list of integers or a compressed string")
-    values = np.asarray(counts, np.int64)
+    try:
+        values = np.asarray(counts, np.int64)
+    except OverflowError:
+        raise RLEError("segmentation.counts: a run length beyond 64-bit integers") from None
     if values.size and values.min() < 0:
         raise RLEError("segmentation.counts: negative run length")
     total = int(values.sum())

@@ -17,7 +17,7 @@ from typing import Callable
 
 from engine.errors import ExportError, SessionFormatError
 from engine.export.dataset import Dataset
-from engine.export.inputs import safe_relative
+from engine.export.inputs import inside, safe_relative
 from engine.fileio import atomic_write_bytes
 
 FORMATS = ("coco", "yolo", "cvat-video", "mot", "davis")
@@ -28,9 +28,10 @@ def _target(out_dir: Path, relative: str) -> Path:
     """``out_dir / relative``, refusing a name that would leave ``out_dir``."""
     try:
         path = safe_relative(relative, where="export file")
+        # a folder on the way that is a symlink out of out_dir is refused too
+        return inside(out_dir, path, where="export file")
     except SessionFormatError as exc:
         raise ExportError(f"{out_dir}: {exc}") from exc
-    return out_dir.joinpath(*path.parts)
 
 
 def write_files(files: dict[str, str], out_dir: str | Path) -> list[Path]:

@@ -7,6 +7,10 @@
 - Box labels: detection lines ``cls cx cy w h``; polygon labels: segmentation lines
   ``cls x1 y1 x2 y2 …``. All coordinates normalised to [0, 1] (clipped), 6 decimals;
   ``cls`` is the class's 0-based position in the ontology.
+- A dataset with any polygon label is a *segment* dataset: its boxes are written as their
+  four corners (``x0 y0 x1 y0 x1 y1 x0 y1``). Ultralytics reads every line of a file as a
+  segment as soon as one line is, and drops all segments of a dataset whose box and
+  segment counts differ, so detection and segmentation lines must not be mixed.
 - Polygons: **one line per part, exterior ring only** — YOLO segmentation has neither holes
   nor multi-part instances, so holes are dropped and a two-part object counts as two
   instances. Lines follow (object id, part) order.
@@ -31,13 +35,13 @@ def to_yolo(dataset: Dataset) -> dict[str, str]:
     stems = dataset.stems()
     class_ids = {name: index for index, name in enumerate(dataset.ontology.names)}
     media = {info.name: info for info in dataset.media}
+    labels = [label for label in dataset.sorted_labels() if not is_empty(label.shape)]
+    segments = any(not isinstance(label.shape, Box) for label in labels)
     lines: dict[str, list[str]] = {}
-    for label in dataset.sorted_labels():
-        if is_empty(label.shape):
-            continue
+    for label in labels:
         info = media[label.media]
         path = f"labels/{stems[info.name]}/{_frame_stem(info, label.frame_index)}.txt"
-        lines.setdefault(path, []).extend(_lines(label, class_ids[label.class_name], info))
+        lines.setdefault(path, []).extend(_lines(label, class_ids[label.class_name], info, segments))
     files = {path: "".join(line + "\n" for line in body) for path, body in lines.items()}
     files["data.yaml"] = data_yaml(dataset.ontology.names)
     return files
@@ -63,12 +67,14 @@ def _frame_stem(info: MediaInfo, frame_index: int) -> str:
     return f"{frame_index:06d}"
 
 
-def _lines(label: Label, class_id: int, info: MediaInfo) -> list[str]:
+def _lines(label: Label, class_id: int, info: MediaInfo, segments: bool) -> list[str]:
     shape = quantise(label.shape)
     scale = np.array([info.width, info.height], np.float64)
     if isinstance(shape, Box):
         x0, x1 = np.clip([shape.x0, shape.x1], 0, info.width) / info.width
         y0, y1 = np.clip([shape.y0, shape.y1], 0, info.height) / info.height
+        if segments:
+            return [_line(class_id, [x0, y0, x1, y0, x1, y1, x0, y1])]
         values = [(x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0]
         return [_line(class_id, values)]
     out = []

@@ -9,5 +9,6 @@ from engine.errors import ProjectError
 from engine.history import ChangeSet, ObjectRecord
 from engine.project.schema import LABEL_SOURCES, PROJECT_FILE, SCHEMA_VERSION
 from engine.project.store import Project
+from engine.project.folder import open_or_create
 
-__all__ = ["Project", "ProjectError", "ObjectRecord", "ChangeSet", "SCHEMA_VERSION", "PROJECT_FILE", "LABEL_SOURCES"]
+__all__ = ["Project", "open_or_create", "ProjectError", "ObjectRecord", "ChangeSet", "SCHEMA_VERSION", "PROJECT_FILE", "LABEL_SOURCES"]

@@ -34,21 +34,27 @@ def label_from_row(row: tuple, media: str, *, where: str) -> Label:
     try:
         parsed = shape_from_json(json.loads(shape), source=f"{where}: label {media}#{frame_index}/{object_id}")
         attrs = json.loads(attributes)
-    except (json.JSONDecodeError, SessionFormatError) as exc:
+        return Label(
+            object_id=int(object_id),
+            frame_index=int(frame_index),
+            class_name=class_name,
+            shape=parsed,
+            source=source,
+            score=float(score),
+            confirmed=bool(confirmed),
+            review=bool(review),
+            media=media,
+            attributes=attrs,
+        )
+    except (ValueError, TypeError, OverflowError, RecursionError, SessionFormatError) as exc:
+        # (a crafted or damaged database: text where numbers belong, JSON that is not a shape)
         what = f"label ({media!r}, frame {frame_index}, object {object_id})"
-        raise ProjectError(f"{where}: {what} is corrupt ({exc})") from exc
-    return Label(
-        object_id=int(object_id),
-        frame_index=int(frame_index),
-        class_name=class_name,
-        shape=parsed,
-        source=source,
-        score=float(score),
-        confirmed=bool(confirmed),
-        review=bool(review),
-        media=media,
-        attributes=attrs,
-    )
+        raise ProjectError(f"{where}: {what} is corrupt ({_short(exc)})") from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def row_to_json(row: Row | None) -> str | None:
@@ -85,23 +91,26 @@ def row_from_json(text: str | None, *, where: str) -> Row | None:
             return ObjectRecord(**data)
         data["shape"] = shape_from_json(data["shape"], source=where)
         return Label(**data)
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError, SessionFormatError) as exc:
-        raise ProjectError(f"{where}: corrupt undo record ({exc})") from exc
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError, SessionFormatError) as exc:
+        raise ProjectError(f"{where}: corrupt undo record ({_short(exc)})") from exc
 
 
-def media_from_row(row: tuple) -> MediaInfo:
+def media_from_row(row: tuple, *, where: str = "project") -> MediaInfo:
     """(name, fingerprint, width, height, frames, fps, timestamps, frame_names)."""
     name, fingerprint, width, height, frames, fps, timestamps, frame_names = row
-    return MediaInfo(
-        name=name,
-        fingerprint=fingerprint,
-        width=int(width),
-        height=int(height),
-        frames=int(frames),
-        fps=float(fps),
-        timestamps=tuple(float(t) for t in json.loads(timestamps)),
-        frame_names=tuple(json.loads(frame_names)),
-    )
+    try:
+        return MediaInfo(
+            name=name,
+            fingerprint=fingerprint,
+            width=int(width),
+            height=int(height),
+            frames=int(frames),
+            fps=float(fps),
+            timestamps=tuple(float(t) for t in json.loads(timestamps)),
+            frame_names=tuple(json.loads(frame_names)),
+        )
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ProjectError(f"{where}: media {name!r} is corrupt ({_short(exc)})") from exc
 
 
 def event_from_row(row: tuple, *, where: str) -> Event:
@@ -109,5 +118,5 @@ def event_from_row(row: tuple, *, where: str) -> Event:
     seq, kind, frame_index, data, when = row
     try:
         return Event(kind, None if frame_index is None else int(frame_index), json.loads(data), float(when))
-    except (json.JSONDecodeError, ValueError) as exc:
-        raise ProjectError(f"{where}: event {seq} is corrupt ({exc})") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise ProjectError(f"{where}: event {seq} is corrupt ({_short(exc)})") from exc

@@ -8,8 +8,8 @@ framewise, and brings older ones up to `SCHEMA_VERSION` in one transaction.
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +21,9 @@ APPLICATION = "framewise"
 SCHEMA_VERSION = 1
 LABEL_SOURCES = ("manual", "sam", "propagated", "interpolated", "replayed")
 BUSY_TIMEOUT_MS = 5000
+"""How long a statement waits for another connection's write lock before the project is
+reported busy; ``$FRAMEWISE_BUSY_TIMEOUT_MS`` overrides it (tests make it short)."""
+BUSY_TIMEOUT_ENV = "FRAMEWISE_BUSY_TIMEOUT_MS"
 
 _SOURCES_SQL = ", ".join(f"'{s}'" for s in LABEL_SOURCES)
 
@@ -131,32 +134,155 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _v0_to_v1}
 assert all(v in MIGRATIONS for v in range(SCHEMA_VERSION)), "a migration step is missing"
 
 
-def configure(db: sqlite3.Connection) -> None:
+def busy_timeout_ms() -> int:
+    """`BUSY_TIMEOUT_MS`, or ``$FRAMEWISE_BUSY_TIMEOUT_MS`` when set (milliseconds, >= 0)."""
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not text:
+        return BUSY_TIMEOUT_MS
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ProjectError(f"${BUSY_TIMEOUT_ENV}: expected milliseconds (an integer >= 0), got {text!r}")
+    return value
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why framewise must not write the project file ``path``, or None when it may.
+
+    A project file, its folder or its write-ahead log that is not writable (permission bits
+    or ``os.access``) makes the project read-only. The permission bits count even for
+    root, who could write anyway: a project made read-only means "leave it as it is".
+    """
+    checks = [(path, "the project file", os.W_OK), (path.parent, f"its folder {path.parent}", os.W_OK | os.X_OK)]
+    checks += [(Path(f"{path}{suffix}"), f"its {path.name}{suffix}", os.W_OK) for suffix in ("-wal", "-shm")]
+    for target, what, mode in checks:
+        try:
+            bits = target.stat().st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            return f"cannot check {target} ({exc.strerror or exc})"
+        if not bits & 0o222 or not os.access(target, mode):
+            return f"{what} is read-only"
+    return None
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """A connection to the project file (autocommit, shared across threads).
+
+    ``read_only``: opened with SQLite's ``mode=ro``; without a write-ahead log next to the
+    file it is also ``immutable`` (no lock or ``-shm`` file is needed or created, so a
+    project in a read-only folder can still be read).
+    """
+    timeout = busy_timeout_ms() / 1000
+    options = {"timeout": timeout, "isolation_level": None, "check_same_thread": False}
+    try:
+        if not read_only:
+            db = sqlite3.connect(path, **options)
+        else:
+            immutable = not Path(f"{path}-wal").exists()
+            uri = path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+            db = sqlite3.connect(uri, uri=True, **options)
+        harden(db)
+        return db
+    except sqlite3.Error as exc:
+        raise database_error(path, exc, "cannot open the project") from exc
+
+
+def harden(db: sqlite3.Connection) -> None:
+    """Treat the database file as untrusted input (a project may come from someone else).
+
+    - ``trusted_schema = OFF``: SQL functions with side effects cannot run from the
+      schema (views, triggers, CHECK constraints, defaults, generated columns);
+    - extension loading stays off (`load_extension` from SQL is refused);
+    - SQLite's *defensive* mode (no ``writable_schema`` tricks that corrupt the file on
+      purpose) where Python offers ``Connection.setconfig`` (3.12+); on 3.11 there is no
+      safe way to set it, so `refuse_foreign_schema` refuses what it would guard against.
+    - ``cell_size_check``: damaged pages are reported as corrupt instead of misread.
+    """
+    db.execute("PRAGMA trusted_schema = OFF")
+    db.execute("PRAGMA cell_size_check = ON")
+    if hasattr(db, "enable_load_extension"):  # absent when SQLite was built without it
+        db.enable_load_extension(False)
+    if hasattr(db, "setconfig") and hasattr(sqlite3, "SQLITE_DBCONFIG_DEFENSIVE"):
+        db.setconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE, True)
+
+
+def refuse_foreign_schema(db: sqlite3.Connection, path: Path) -> None:
+    """`ProjectError` for a database holding triggers or views: framewise never creates
+    them, so they were put there by someone else, and a trigger would run on our writes."""
+    found = db.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY type, name"
+    ).fetchall()
+    if found:
+        kind, name = found[0]
+        raise ProjectError(
+            f"{path}: refusing to open: the database holds a {kind} {name!r} ({len(found)} trigger(s)/view(s) in "
+            "all), which framewise never creates; it was altered outside framewise"
+        )
+
+
+def database_error(path: Path, exc: sqlite3.Error, doing: str = "") -> ProjectError:
+    """A one-line `ProjectError` for an SQLite failure, saying what the user can do."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    lowered = text.lower()
+    prefix = f"{path}: {doing + ': ' if doing else ''}"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in lowered:
+        return ProjectError(
+            f"{prefix}the project is busy: another program is writing to it (waited "
+            f"{busy_timeout_ms() / 1000:g} s for its lock); close it or try again later"
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly database" in lowered:
+        return ProjectError(f"{prefix}the project is read-only ({text}); nothing was changed")
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in lowered:
+        return ProjectError(
+            f"{prefix}the project database is corrupt ({text}); restore {PROJECT_FILE} from a backup"
+        )
+    if name.startswith("SQLITE_NOTADB") or "not a database" in lowered:
+        return ProjectError(f"{prefix}not a framewise project ({text})")
+    if name.startswith("SQLITE_FULL") or "disk is full" in lowered:
+        return ProjectError(f"{prefix}the disk is full ({text}); nothing was changed")
+    return ProjectError(f"{prefix}{text}")
+
+
+def configure(db: sqlite3.Connection, *, read_only: bool = False) -> None:
     """Connection settings, applied on every open.
 
     WAL with synchronous=NORMAL: a commit appends to the write-ahead log with a write(),
     and syncs only at checkpoints. Once commit returns, the transaction is in the OS page
     cache, so killing the process (even SIGKILL mid-way through the next transaction)
     loses nothing; only an OS crash or power cut can drop the last commits, and even then
-    the database stays consistent.
+    the database stays consistent. A read-only connection keeps the journal mode it finds.
     """
-    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    db.execute(f"PRAGMA busy_timeout = {busy_timeout_ms()}")
+    db.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        return
     mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise ProjectError(f"cannot switch the project database to WAL mode (got {mode!r})")
     db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
 
 
 def create_database(path: Path, classes: list[tuple[str, str, str, str | None]]) -> None:
     """Write a new project file with the current schema and ``classes`` (name, shape, colour, hotkey).
 
     Built under a temporary name and renamed into place: a crash never leaves half a project.
+    A folder whose permission bits say read-only is refused (see `read_only_reason`).
     """
+    existing = path.parent
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.is_dir() and (not existing.stat().st_mode & 0o222 or not os.access(existing, os.W_OK | os.X_OK)):
+        raise ProjectError(f"{path}: cannot create the project: the folder {existing} is read-only")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
+        # Not mkstemp: its 0600 would hide the project from the group; 0666 minus the umask.
+        tmp = str(path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
         try:
             db = sqlite3.connect(tmp, isolation_level=None)
             try:
@@ -205,14 +331,21 @@ def schema_version(db: sqlite3.Connection, path: Path) -> int:
     """The version of a framewise project database; `ProjectError` for anything else."""
     try:
         rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('application', 'schema_version')"))
-    except sqlite3.DatabaseError as exc:  # not SQLite at all, or SQLite without a meta table
-        raise ProjectError(f"{path}: not a framewise project ({exc})") from exc
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # SQLite, but not ours
+            raise ProjectError(f"{path}: not a framewise project ({exc})") from exc
+        raise database_error(path, exc) from exc
+    except sqlite3.DatabaseError as exc:  # not SQLite at all, or a damaged file
+        raise database_error(path, exc) from exc
     if rows.get("application") != APPLICATION or "schema_version" not in rows:
         raise ProjectError(f"{path}: not a framewise project (no framewise meta rows)")
     try:
-        return int(rows["schema_version"])
-    except ValueError as exc:
+        version = int(rows["schema_version"])
+    except (TypeError, ValueError) as exc:
         raise ProjectError(f"{path}: bad schema version {rows['schema_version']!r}") from exc
+    if version < 0:
+        raise ProjectError(f"{path}: bad schema version {version}")
+    return version
 
 
 def check_not_newer(version: int, path: Path) -> None:

@@ -36,8 +36,9 @@ class Project(RecordingStore):
     into it. Make one with `Project.create` or `Project.open`; both work as context managers.
     """
 
-    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only  # opened with read_only_ok on a project it must not write
         self._db = db
         self._lock = threading.RLock()
         self._depth = 0
@@ -59,27 +60,35 @@ class Project(RecordingStore):
         return cls.open(folder)
 
     @classmethod
-    def open(cls, folder: str | Path) -> "Project":
-        """Open the project in ``folder`` (or the ``project.sqlite`` file itself), migrating it."""
+    def open(cls, folder: str | Path, *, read_only_ok: bool = False) -> "Project":
+        """Open the project in ``folder`` (or the ``project.sqlite`` file itself), migrating it.
+
+        A project that must not be written (`schema.read_only_reason`: read-only file or
+        folder) raises `ProjectError`, unless ``read_only_ok`` (for commands that only
+        read): it is then opened read-only, ``project.read_only`` is True and writes raise.
+        """
         folder = Path(folder)
         path = folder if folder.is_file() else folder / schema.PROJECT_FILE
         if not path.is_file():
             raise ProjectError(f"{folder}: not a framewise project (no {schema.PROJECT_FILE})")
-        try:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ProjectError(f"{path}: cannot open the project ({exc})") from exc
+        reason = schema.read_only_reason(path)
+        if reason is not None and not read_only_ok:
+            raise ProjectError(f"{path}: {reason}; this command writes to the project (make it writable or use a copy)")
+        db = schema.connect(path, read_only=reason is not None)
         try:
             # Check first: journal_mode=WAL would rewrite a database that is not ours.
             version = schema.schema_version(db, path)
+            schema.refuse_foreign_schema(db, path)
             schema.check_not_newer(version, path)
-            schema.configure(db)
+            schema.configure(db, read_only=reason is not None)
             if version < schema.SCHEMA_VERSION:
+                if reason is not None:
+                    raise ProjectError(f"{path}: the project (schema {version}) needs upgrading, but {reason}")
                 schema.migrate(db, path)
-            return cls(path, db)
+            return cls(path, db, read_only=reason is not None)
         except sqlite3.Error as exc:
             db.close()
-            raise ProjectError(f"{path}: cannot open the project ({exc})") from exc
+            raise schema.database_error(path, exc, "cannot open the project") from exc
         except BaseException:
             db.close()
             raise
@@ -140,6 +149,15 @@ class Project(RecordingStore):
         with self.transaction():
             row = self._one("SELECT id, fingerprint FROM media WHERE name = ?", (info.name,))
             if row is not None:
+                if not row[1] and info.fingerprint:
+                    # Known by name only (imported from a COCO/CVAT file): now we know its content.
+                    self._execute(
+                        "UPDATE media SET fingerprint = ?, width = ?, height = ?, frames = ?, fps = ?, "
+                        "timestamps = ?, frame_names = ? WHERE id = ?",
+                        (info.fingerprint, info.width, info.height, info.frames, info.fps,
+                         rows.dumps(list(info.timestamps)), rows.dumps(list(info.frame_names)), row[0]),
+                    )
+                    return int(row[0])
                 if row[1] != info.fingerprint:
                     raise ProjectError(
                         f"{self.path}: media {info.name!r} changed since it was added "
@@ -156,7 +174,7 @@ class Project(RecordingStore):
     def media(self) -> list[MediaInfo]:
         """The registered media, oldest first."""
         query = "SELECT name, fingerprint, width, height, frames, fps, timestamps, frame_names FROM media ORDER BY id"
-        return [rows.media_from_row(row) for row in self._rows(query)]
+        return [rows.media_from_row(row, where=str(self.path)) for row in self._rows(query)]
 
     @property
     def ontology(self) -> Ontology:
@@ -359,21 +377,21 @@ class Project(RecordingStore):
             try:
                 return self._db.execute(sql, _plain(args))
             except sqlite3.Error as exc:
-                raise ProjectError(f"{self.path}: {exc}") from exc
+                raise schema.database_error(self.path, exc) from exc
 
     def _execute_many(self, sql: str, rows_args: list[tuple]) -> None:
         with self._lock:
             try:
                 self._db.executemany(sql, rows_args)
             except sqlite3.Error as exc:
-                raise ProjectError(f"{self.path}: {exc}") from exc
+                raise schema.database_error(self.path, exc) from exc
 
     def _rows(self, sql: str, args=()) -> list[tuple]:
         with self._lock:
             try:
                 return self._db.execute(sql, _plain(args)).fetchall()
             except sqlite3.Error as exc:
-                raise ProjectError(f"{self.path}: {exc}") from exc
+                raise schema.database_error(self.path, exc) from exc
 
     def _one(self, sql: str, args=()) -> tuple | None:
         rows_found = self._rows(sql, args)

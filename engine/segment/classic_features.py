@@ -5,7 +5,7 @@ describes how it relates to them: geodesic distances along two metrics (boundary
 contrast and colour change) to the nearest positive click, negative click and frame
 border or box outside, plain image distances, colour likelihood ratios from palette models
 fitted around the seeds, and colour similarity to the clicked regions. A linear model
-(`classic_cut.UNARY_WEIGHTS`, fitted on iseg-dev by `classic_fit`) turns them into the
+(`classic_cut.UNARY_WEIGHTS`, fitted by `classic_fit` on held-out davis16-train10 frames) turns them into the
 graph cut's data term.
 """
 

@@ -1,6 +1,6 @@
 """Fit the classic segmenter's data-term weights (`classic_cut.UNARY_WEIGHTS`).
 
-Not used at run time: this reproduces the constants from an evaluation folder. The
+Not used at run time: this reproduces the constants from a DAVIS folder. The
 simulated clicker of `engine.evaluation.clicker` drives the current segmenter on every
 image; each click state (the clicks so far, plus box-only states from the jittered
 ground-truth box) gives every superpixel its `click_features` and, as target, the
@@ -8,8 +8,11 @@ fraction of its pixels inside the object. A size-weighted logistic regression ma
 features to per-pixel foreground log-odds. Running the clicker with the refitted weights
 and fitting again on all states (DAgger-style) matches the states the model sees.
 
-``python -m engine.segment.classic_fit ../shared/data/iseg-dev --rounds 2`` prints the
-weights to paste into `classic_cut.py`.
+The weights are fitted on frames the evaluation never scores: the frames at 1/4 and 3/4
+of each davis16-train10 sequence (`engine.evaluation.iseg.FIT_POSITIONS`), while the
+harness scores the first and middle frames of that set and all of iseg-dev (which the
+fit never sees). ``python -m engine.segment.classic_fit ../shared/data/davis16-train10
+--rounds 2`` prints the weights to paste into `classic_cut.py`.
 """
 
 from __future__ import annotations
@@ -71,8 +74,17 @@ def fit_logistic(
     return result.x
 
 
-def collect(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 20, seed: int = 0):
+def collect(
+    data_dir: str | Path,
+    weights: np.ndarray | None,
+    max_clicks: int = 20,
+    seed: int = 0,
+    positions: tuple[float, ...] | None = None,
+):
     """Run the clicker with ``weights`` on every image; return the stacked training rows.
+
+    positions: the DAVIS frames to use (`engine.evaluation.iseg.list_items`), by default
+    `FIT_POSITIONS`, which the evaluation never scores.
 
     Every state is the one the segmenter sees in `engine.evaluation.iseg.run_image`: the
     clicks so far and the previous pass's mask; two box-only states per image are added.
@@ -81,7 +93,7 @@ def collect(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 
     from tqdm import tqdm
 
     from engine.evaluation.clicker import next_click
-    from engine.evaluation.iseg import list_items, load_item
+    from engine.evaluation.iseg import FIT_POSITIONS, list_items, load_item
     from engine.segment import classic_cut
     from engine.segment.classic import ClassicSegmenter, _previous
     from engine.types import Prompt
@@ -91,7 +103,7 @@ def collect(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 
         classic_cut.UNARY_WEIGHTS[:] = weights
     segmenter = ClassicSegmenter()
     rows = []
-    for item in tqdm(list_items(data_dir), file=sys.stderr):
+    for item in tqdm(list_items(data_dir, positions or FIT_POSITIONS), file=sys.stderr):
         frame, gt = load_item(item)
         if not (gt > 128).any():
             continue
@@ -138,10 +150,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("data_dir")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--l2", type=float, default=1e-3)
+    parser.add_argument("--init", choices=("neutral", "current"), default="neutral",
+                        help="weights of the first rollout: colour models only, or UNARY_WEIGHTS")
     args = parser.parse_args(argv)
     from engine.segment.classic_cut import UNARY_WEIGHTS
 
-    weights = UNARY_WEIGHTS.copy()
+    if args.init == "current":
+        weights = UNARY_WEIGHTS.copy()
+    else:
+        # A neutral start that owes nothing to any earlier fit: the colour models alone.
+        weights = np.zeros(len(FEATURE_NAMES))
+        weights[FEATURE_NAMES.index("llr_near")] = 1.0
     parts = []
     for round_index in range(args.rounds):
         parts.append(collect(args.data_dir, weights, seed=round_index))

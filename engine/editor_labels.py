@@ -1,0 +1,152 @@
+"""The Editor's changes to applied labels, its undo/redo, and permanent drawing.
+
+A mixin of `engine.editor.Editor` (kept apart so each module stays small); it uses the
+Editor's store, media and event log.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import nullcontext
+from dataclasses import replace
+
+from engine.errors import EditorStateError
+from engine.events import normalise_shape
+from engine.history import ChangeSet, RecordingStore
+from engine.types import Box, Label, Shape
+
+
+class LabelEditing:
+    """delete / edit / change class / undo / redo of applied labels, and propagation."""
+
+    on_progress = None  # called with engine.permanent.PropagationProgress (on the editor's thread)
+    auto_propagate = True  # apply() with permanent drawing on propagates (replay turns it off)
+    _cancel: threading.Event | None = None
+
+    # -- changing applied labels (each one undoable step) ---------------------------
+
+    def delete_label(self, object_id: int, frame_index: int | None = None) -> Label:
+        """Delete object ``object_id``'s label on ``frame_index`` (default: the current frame)."""
+        label = self._require_label(object_id, frame_index)
+        with self._transaction():
+            self.store.delete(label.media, label.frame_index, label.object_id)
+            self._record("delete", at_frame=label.frame_index, object_id=label.object_id)
+        return label
+
+    def edit_label(self, object_id: int, shape: Shape, frame_index: int | None = None) -> Label:
+        """Replace a label's shape (vertices moved, box resized); its source becomes manual."""
+        label = self._require_label(object_id, frame_index)
+        if isinstance(shape, Box) != (self.ontology[label.class_name].shape == "bounding_box"):
+            raise EditorStateError(
+                f"object {object_id} is a {self.ontology[label.class_name].shape} ({label.class_name!r}): "
+                f"cannot give it a {type(shape).__name__}"
+            )
+        label = replace(label, shape=shape, source="manual")
+        with self._transaction():
+            self.store.put(label)
+            self._record("edit", at_frame=label.frame_index, object_id=label.object_id,
+                         shape=normalise_shape(shape, *self.frame_size))
+        return label
+
+    def change_class(self, object_id: int, class_name: str) -> ChangeSet | None:
+        """Move object ``object_id`` (its labels on every frame) to another class of the same shape."""
+        history = self._history()
+        new = self.ontology[class_name]
+        current = history.object(self.media_name, int(object_id))
+        if current is None:
+            raise EditorStateError(f"no object {object_id} in {self.media_name or 'this store'}")
+        if self.ontology[current.class_name].shape != new.shape:
+            raise EditorStateError(
+                f"object {object_id} is a {self.ontology[current.class_name].shape}: "
+                f"class {class_name!r} takes {new.shape} shapes"
+            )
+        with self._transaction():
+            changeset = history.set_object_class(self.media_name, int(object_id), class_name)
+            self._record("relabel", object_id=int(object_id), class_name=class_name)
+        return changeset
+
+    def undo(self) -> ChangeSet | None:
+        """Revert the newest change (apply, edit, delete, class change); None when there is none."""
+        return self._step("undo")
+
+    def redo(self) -> ChangeSet | None:
+        """Re-apply the most recently undone change; None when there is none."""
+        return self._step("redo")
+
+    def _history(self) -> RecordingStore:
+        if not isinstance(self.store, RecordingStore):
+            raise EditorStateError(f"the label store {type(self.store).__name__} keeps no undo history")
+        return self.store
+
+    def _transaction(self):
+        return self.store.transaction() if isinstance(self.store, RecordingStore) else nullcontext()
+
+    def _step(self, kind: str) -> ChangeSet | None:
+        history = self._history()
+        with self._transaction():
+            changeset = history.undo() if kind == "undo" else history.redo()
+            if changeset is not None:
+                self._record(kind, **changeset.summary())
+        return changeset
+
+    def _require_label(self, object_id: int, frame_index: int | None) -> Label:
+        self.server  # raises when no media is open
+        frame = self.frame_index if frame_index is None else int(frame_index)
+        label = self.store.get(self.media_name, frame, int(object_id))
+        if label is None:
+            raise EditorStateError(f"no label of object {object_id} on frame {frame} of {self.media_name}")
+        return label
+
+
+    # -- permanent drawing ----------------------------------------------------------
+
+    def propagate(self, direction: int = 1, until: int | None = None, object_ids=None):
+        """Carry the objects of the current frame (all, or ``object_ids``) frame by frame
+        forwards (1) or backwards (-1) up to ``until`` or the next confirmed frame; labels
+        land in the store as ``propagated``; lost objects flag their frame for review.
+        Returns an `engine.permanent.PropagationResult`. Recorded as one ``propagate``
+        event with the frame it reached, so a replay covers the same frames."""
+        from engine.permanent import run_propagation
+
+        self.server  # raises when no media is open
+        self._cancel = threading.Event()
+        result = run_propagation(self, direction=direction, until=until, object_ids=object_ids,
+                                 cancel=self._cancel, progress=self.on_progress)
+        self._record("propagate", objects=list(result.object_ids), direction=direction, until=result.last,
+                     changes=result.changes)
+        return result
+
+    def interpolate(self, object_id: int, frame_a: int, frame_b: int) -> list[Label]:
+        """Fill the frames strictly between two confirmed labels of ``object_id`` with shapes
+        interpolated between them (`engine.interpolate`): source ``interpolated``,
+        unconfirmed. Confirmed labels in between are kept, unconfirmed ones replaced. One
+        undo step (none when nothing was written); returns the labels written."""
+        from engine.interpolate import interpolate_labels
+
+        low, high = sorted((int(frame_a), int(frame_b)))
+        ends = [self._require_label(object_id, frame) for frame in (low, high)]
+        for end in ends:
+            if not end.confirmed:
+                raise EditorStateError(
+                    f"object {object_id} on frame {end.frame_index} is not confirmed ({end.source}): "
+                    "interpolation runs between confirmed labels"
+                )
+        written: list[Label] = []
+        group = self.store.group("interpolate") if isinstance(self.store, RecordingStore) else nullcontext()
+        with self._transaction():
+            with group:
+                for frame_index in range(low + 1, high):
+                    existing = self.store.get(self.media_name, frame_index, int(object_id))
+                    if existing is not None and existing.confirmed:
+                        continue
+                    label = interpolate_labels(ends[0], ends[1], frame_index)
+                    self.store.put(label, kind="interpolate")
+                    written.append(label)
+            self._record("interpolate", at_frame=low, object_id=int(object_id), frame_a=low, frame_b=high,
+                         changes=int(bool(written)))
+        return written
+
+    def cancel_propagation(self) -> None:
+        """Stop a running propagation before its next frame (safe from any thread)."""
+        if self._cancel is not None:
+            self._cancel.set()
