@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from engine.batch import (
     BatchSummary,
@@ -19,7 +18,7 @@ from engine.batch import (
     WorkerJob,
     run_corpus,
 )
-from engine.errors import FramewiseError, ProjectError
+from engine.errors import FramewiseError
 
 
 def prelabel_setup(job_options: tuple) -> None:
@@ -59,18 +58,12 @@ def prelabel_corpus(
         input_key,
         media_stem,
         prelabel_one,
+        prepare_out,
         read_manifest,
     )
 
     run_one = run_one or prelabel_one
-    out = Path(options.out_dir)
-    stems: dict[str, str] = {}
-    for item in media:
-        stem = media_stem(item)
-        if stem in stems:
-            raise ProjectError(f"{item} and {stems[stem]} would share the project folder {out / stem}: rename one")
-        stems[stem] = item
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out(media, options)
     manifest = read_manifest(out)
     results: dict[str, MediaResult] = {}
     keys: dict[str, str | None] = {}

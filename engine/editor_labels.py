@@ -65,6 +65,16 @@ class LabelEditing:
             self._record("relabel", object_id=int(object_id), class_name=class_name)
         return changeset
 
+    def rename_object(self, object_id: int, name: str | None) -> ChangeSet | None:
+        """Give object ``object_id`` a display name (None or "" clears it); None when unchanged."""
+        history = self._history()
+        name = (name or "").strip() or None
+        with self._transaction():
+            changeset = history.rename_object(self.media_name, int(object_id), name)
+            if changeset is not None:
+                self._record("rename", object_id=int(object_id), name=name)
+        return changeset
+
     def undo(self) -> ChangeSet | None:
         """Revert the newest change (apply, edit, delete, class change); None when there is none."""
         return self._step("undo")

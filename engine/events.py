@@ -29,6 +29,7 @@ EVENT_KINDS = (
     "undo",  # data: engine.history.ChangeSet.summary() of the reverted change
     "redo",  # data: the same, of the re-applied change
     "interpolate",  # data: object_id, frame_a, frame_b, changes (engine.interpolate)
+    "rename",  # data: object_id, name (a display name or null)
 )
 
 

@@ -20,11 +20,14 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from engine.errors import FrameIndexError, MediaError
+
+if TYPE_CHECKING:
+    from engine.types import MediaInfo
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})

@@ -341,11 +341,8 @@ def read_manifest(out_dir: Path) -> dict:
     return data
 
 
-def run_prelabel(media: list[str], options: PrelabelOptions, run_one=prelabel_one) -> PrelabelSummary:
-    """Pre-label every media in turn, skipping those done with the same inputs; the
-    manifest is rewritten (atomically) before and after each media."""
-    from engine.fileio import atomic_write_json
-
+def prepare_out(media: list[str], options: PrelabelOptions) -> Path:
+    """The output folder, created; refuses two media that would share a project folder."""
     out = Path(options.out_dir)
     stems: dict[str, str] = {}
     for item in media:
@@ -354,6 +351,15 @@ def run_prelabel(media: list[str], options: PrelabelOptions, run_one=prelabel_on
             raise ProjectError(f"{item} and {stems[stem]} would share the project folder {out / stem}: rename one")
         stems[stem] = item
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_prelabel(media: list[str], options: PrelabelOptions, run_one=prelabel_one) -> PrelabelSummary:
+    """Pre-label every media in turn, skipping those done with the same inputs; the
+    manifest is rewritten (atomically) before and after each media."""
+    from engine.fileio import atomic_write_json
+
+    out = prepare_out(media, options)
     manifest = read_manifest(out)
     results = []
     for item, stem in ((m, media_stem(m)) for m in media):

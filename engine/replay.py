@@ -24,7 +24,7 @@ MAP_MODES = ("index", "time")
 # frame has no counterpart in the new media. (delete and edit name their own frame.)
 _FRAME_BOUND = frozenset({"click", "box", "candidate", "reset", "apply"})
 # Kinds that push one change on the store's undo stack (relabel: unless it changed nothing).
-_CHANGES = frozenset({"apply", "edit", "delete", "relabel"})
+_CHANGES = frozenset({"apply", "edit", "delete", "relabel", "rename"})
 # Kinds that need no open media (Editor state only).
 _NO_MEDIA = frozenset({"open", "class", "sam", "quality", "permanent"})
 
@@ -224,6 +224,10 @@ class _Replay:
             self.pushed(bool(written))
         for label in written:
             self.touched[(label.frame_index, label.object_id)] = None
+
+    def on_rename(self, event: Event) -> bool:
+        """True when the name changed (a change on the undo stack)."""
+        return self.editor.rename_object(int(event.data["object_id"]), event.data["name"]) is not None
 
     def on_undo(self, event: Event) -> None:
         self.step(self.done, self.undone, "undo")

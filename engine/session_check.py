@@ -213,6 +213,10 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     },
     # keyframe interpolation of one object between its labels on frame_a and frame_b,
     # which pushed ``changes`` undo steps (1, or 0 when it wrote nothing)
+    "rename": {
+        "object_id": _object_id,
+        "name": lambda c, v, p: None if v is None else c.string(v, p, non_empty=True),
+    },
     "interpolate": {
         "object_id": _object_id,
         "frame_a": lambda c, v, p: c.integer(v, p, 0),

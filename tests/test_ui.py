@@ -575,3 +575,24 @@ def test_a_ui_session_replays_headless_to_identical_labels(screen, tmp_path, ont
     with Project.open(tmp_path / "again") as again:
         replayed = [(l.frame_index, l.object_id, l.class_name, shape_to_json(l.shape, decimals=None)) for l in again.labels()]
     assert replayed == recorded  # polygons vertex for vertex, boxes exactly
+
+
+def test_rename_and_change_class_of_an_object(screen, tmp_path, ontology_file):
+    folder = tmp_path / "project"
+    app, project = open_project_app(folder, ontology_file)
+    try:
+        key(app, "<Shift-A>")
+        click_canvas(app, *BALL_CLICK)
+        key(app, "<Return>")
+        app.rename_object(1, "red ball")
+        app.wait_idle()
+        assert project.object(app.editor.media_name, 1).name == "red ball"
+        app.change_class(1, "leaf")  # a box class: refused, the label keeps its class
+        app.wait_idle()
+        assert "takes bounding_box shapes" in app.status.get()
+        assert app.state.labels[0][0].class_name == "ball"
+        key(app, "<Control-z>")
+        assert project.object(app.editor.media_name, 1).name is None
+        assert [e.kind for e in project.events()][-2:] == ["rename", "undo"]
+    finally:
+        close_project_app(app, project)

@@ -65,8 +65,8 @@ def main() -> int:
             app = App(root, editor, backend="classic")
             app.wait_idle()
             key(app, "<Shift-A>")
+            drag_canvas(app, 53, 131, 153, 230)  # a box around the ball, then an include click
             click_canvas(app, 102, 180)
-            click_canvas(app, 60, 150, button=3)
             grab(app, screen.display, docs / "screenshot_sam.png")
             key(app, "<Return>")
             key(app, "<Key-2>")

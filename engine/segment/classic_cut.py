@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.segment.classic_features import FEATURE_NAMES, GeodesicMetrics, Seeds, click_features
+from engine.segment.classic_features import GeodesicMetrics, Seeds, click_features
 from engine.segment.classic_graph import RegionGraph
 
 INF = 1e9
