@@ -59,6 +59,9 @@ def app(screen):
     yield application
     application.close()
     root.destroy()
+    import gc
+
+    gc.collect()  # Tk variables and images are finalised here, on the Tk thread
 
 
 def gt(object_id: int, frame_index: int = 0) -> np.ndarray:
@@ -274,10 +277,13 @@ def open_project_app(folder, ontology_file=None, media=SAMPLES / "video.mp4"):
 
 
 def close_project_app(application, project) -> None:
+    import gc
+
     root = application.root
     application.close()
     root.destroy()
     project.close()
+    gc.collect()  # Tk variables and images are finalised here, on the Tk thread
 
 
 @pytest.fixture

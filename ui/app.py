@@ -306,15 +306,17 @@ class App:
 
     # -- shutdown -----------------------------------------------------------------------
 
-    def wait_idle(self, timeout: float = 60.0) -> None:
+    def wait_idle(self, timeout: float = 120.0) -> None:
         """Pump Tk events until the editor thread has nothing queued (tests and scripts)."""
         deadline = time.monotonic() + timeout
         while (self.worker.busy or self._goto_target is not None) and time.monotonic() < deadline:
             self.root.update()
             time.sleep(0.002)
         self.root.update()
-        if self.worker.busy:
-            raise TimeoutError("the editor thread is still busy")
+        if self.worker.busy or self._goto_target is not None:
+            raise TimeoutError(
+                f"the editor thread is still busy after {timeout:g} s "
+                f"(pending calls: {self.worker.pending}, seek target: {self._goto_target})")
 
     def close(self) -> None:
         self.propagation.stop()

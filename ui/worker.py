@@ -48,6 +48,11 @@ class EditorWorker:
     def busy(self) -> bool:
         return self._pending > 0
 
+    @property
+    def pending(self) -> int:
+        """Calls submitted whose results the Tk thread has not handled yet."""
+        return self._pending
+
     def submit(self, fn: Callable[[], Any], done: Done | None = None, name: str = "") -> None:
         """Queue ``fn`` for the editor thread; ``done(result, error)`` runs later on the Tk thread."""
         if self._closed:
