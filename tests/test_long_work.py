@@ -46,5 +46,7 @@ def test_paging_and_propagation_stay_bounded_and_do_not_slow_down(tmp_path):
     assert carrying["peak"] <= carrying["rss_start"] + DECODER_SLACK_MIB
     assert paging["rss_end"] - paging["rss_start"] <= FRAME_CACHE_MIB + DECODER_SLACK_MIB
     for phase in (paging, carrying):
-        assert phase["rate_last"] >= 0.7 * phase["rate_first"], phase
+        # CPU seconds per frame, so that other jobs on a shared CI machine cannot fake a
+        # slowdown (the wall-clock rates are in the report too).
+        assert phase["cpu_rate_last"] >= 0.7 * phase["cpu_rate_first"], phase
     assert carrying["extra"]["written"] == 300 and carrying["extra"]["stored"] == 301
