@@ -602,3 +602,14 @@ def test_rename_and_change_class_of_an_object(screen, tmp_path, ontology_file):
         assert [e.kind for e in project.events()][-2:] == ["rename", "undo"]
     finally:
         close_project_app(app, project)
+
+
+def test_the_console_script_has_annotate_and_every_engine_command(capsys):
+    from ui.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in ("annotate", "segment", "eval", "export", "import", "session", "replay", "prelabel", "demo"):
+        assert f"    {command}" in text, command
