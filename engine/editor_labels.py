@@ -75,13 +75,15 @@ class LabelEditing:
                 self._record("rename", object_id=int(object_id), name=name)
         return changeset
 
-    def undo(self) -> ChangeSet | None:
-        """Revert the newest change (apply, edit, delete, class change); None when there is none."""
-        return self._step("undo")
+    def undo(self, single: bool = False) -> ChangeSet | None:
+        """Revert the newest change (apply, edit, delete, class change; a whole propagation
+        run, unless ``single``); the last change set reverted, or None when there is none.
+        Each change set reverted is one ``undo`` event."""
+        return self._step("undo", single)
 
-    def redo(self) -> ChangeSet | None:
-        """Re-apply the most recently undone change; None when there is none."""
-        return self._step("redo")
+    def redo(self, single: bool = False) -> ChangeSet | None:
+        """Re-apply the most recently undone change (a whole propagation run unless ``single``)."""
+        return self._step("redo", single)
 
     def _history(self) -> RecordingStore:
         if not isinstance(self.store, RecordingStore):
@@ -91,11 +93,20 @@ class LabelEditing:
     def _transaction(self):
         return self.store.transaction() if isinstance(self.store, RecordingStore) else nullcontext()
 
-    def _step(self, kind: str) -> ChangeSet | None:
+    def _step(self, kind: str, single: bool) -> ChangeSet | None:
         history = self._history()
         with self._transaction():
             changeset = history.undo() if kind == "undo" else history.redo()
             if changeset is not None:
+                self._record(kind, **changeset.summary())
+            # A propagation run writes one change set per frame (each frame is committed on
+            # its own); for the person it is one step, so its frames go back together.
+            run = changeset.kind if changeset is not None and changeset.kind.startswith("propagate:") else None
+            while run is not None and not single:
+                following = history._top(undone=kind == "redo")
+                if following is None or following.kind != run:
+                    break
+                changeset = history.undo() if kind == "undo" else history.redo()
                 self._record(kind, **changeset.summary())
         return changeset
 

@@ -15,6 +15,7 @@ the Editor's store, one transaction per frame, so a crash keeps every finished f
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
@@ -93,10 +94,11 @@ def run_propagation(
         embed=lambda frame_index, frame: editor.server.get_embedding(frame_index),
     )
     previous = dict(objects)
+    run_kind = f"propagate:{start}:{direction}:{time.time_ns()}"  # groups the run's frames for undo
     steps = propagator.propagate(source, start, objects, direction, last, anchors=confirmed, cancel=cancel)
     for step in steps:
         # One frame = one transaction and one undo step.
-        with store.group("propagate") if hasattr(store, "group") else editor._transaction():
+        with store.group(run_kind) if hasattr(store, "group") else editor._transaction():
             before = result["written"] + len(result["flagged"])
             for object_id, label in step.labels.items():
                 store.put(replace(label, source="propagated", confirmed=False, review=False, media=media), kind="propagate")

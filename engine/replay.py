@@ -243,7 +243,7 @@ class _Replay:
         target.append(replayed)
         if not replayed:
             raise _Skip(f"the change to {kind} was not replayed")
-        changeset = getattr(self.editor, kind)()
+        changeset = getattr(self.editor, kind)(single=True)  # one recorded event, one change set
         if changeset is None:
             raise _Skip(f"the editor had nothing to {kind}")
         for label in changeset.labels:

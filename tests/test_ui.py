@@ -411,6 +411,14 @@ def test_permanent_drawing_propagates_with_progress_and_marks(screen, tmp_path, 
         assert float(app.controls.progress.cget("value")) == float(app.controls.progress.cget("maximum")) == 5
         assert "propagated" in app.controls.progress_text.get()
         assert "propagate" in [e.kind for e in project.events()]
+        key(app, "<Control-z>")  # the whole propagation run is one step for the person
+        assert sorted(l.frame_index for l in project.labels()) == [0]
+        assert app.state.marks.tolist() == [1, 0, 0, 0, 0, 0]
+        key(app, "<Control-Shift-Z>")
+        assert sorted(l.frame_index for l in project.labels()) == list(range(6))
+        key(app, "<Control-z>")
+        key(app, "<Control-z>")  # then the apply itself
+        assert project.labels() == []
     finally:
         close_project_app(app, project)
 
