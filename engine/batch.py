@@ -231,10 +231,21 @@ class LocalExecutor:
             while queue or suspects or in_flight:
                 limit = 1 if suspects else self.workers
                 source = suspects if suspects else queue
+                broken = False
                 while source and len(in_flight) < limit:
                     item = source.popleft()
+                    try:
+                        future = pool.submit(_pool_process, job, item.media)
+                    except BrokenProcessPool:  # a process died since the last wait: not this media's doing
+                        source.appendleft(item)
+                        broken = True
+                        break
                     item.runs += 1
-                    in_flight[pool.submit(_pool_process, job, item.media)] = item
+                    in_flight[future] = item
+                if broken and not in_flight:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = self._new_pool()
+                    continue
                 wait(list(in_flight), return_when=FIRST_COMPLETED)
                 finished = {f: i for f, i in in_flight.items() if f.done()}
                 if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):

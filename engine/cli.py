@@ -22,7 +22,8 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def _backend_options(parser: argparse.ArgumentParser) -> None:
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """--backend, --checkpoint and --device, as every segmenting command takes them."""
     parser.add_argument(
         "--backend",
         choices=("classic", "sam"),
@@ -65,7 +66,7 @@ def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser
         help="a point in frame pixels; 1 = include (default), 0 = exclude; repeatable, applied in order",
     )
     seg.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box prompt in frame pixels")
-    _backend_options(seg)
+    add_backend_options(seg)
     seg.add_argument(
         "--quality",
         type=float,
@@ -85,7 +86,7 @@ def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser
         help="interactive segmentation with the standard clicker (NoC@85/90) vs OpenCV GrabCut",
     )
     iseg.add_argument("data_dir", help="images/ + masks/ folders, or a DAVIS JPEGImages/ + Annotations/ layout")
-    _backend_options(iseg)
+    add_backend_options(iseg)
     iseg.add_argument("--max-clicks", type=int, default=20)
     iseg.add_argument("--quality", type=float, default=1.0, help="segmenter quality (default 1.0)")
     iseg.add_argument("--limit", type=int, help="evaluate only the first N images")
@@ -108,7 +109,7 @@ def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser
     demo.add_argument("--quality", type=float, default=1.0, help="segmenter quality of the still-image demo (default 1.0)")
     demo.add_argument("--video-quality", type=float, default=0.4, help="segmenter quality of the video run (default 0.4)")
     demo.add_argument("--until", type=int, default=None, metavar="N", help="propagate up to frame N only (default: all)")
-    _backend_options(demo)
+    add_backend_options(demo)
     demo.add_argument("--json", action="store_true", help="print JSON")
     for name in (*COMMAND_MODULES, *extra_modules):
         importlib.import_module(name).register(sub)

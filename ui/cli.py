@@ -13,6 +13,8 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    from engine.cli import add_backend_options
+
     parser = sub.add_parser(
         "annotate",
         help="label a video, image folder or image in the editor window (SAM mode, propagation)",
@@ -22,9 +24,7 @@ def register(sub) -> None:
     parser.add_argument("media", help="video, image, image folder or glob")
     parser.add_argument("--project", required=True, metavar="DIR", help="project folder (created when missing)")
     parser.add_argument("--ontology", metavar="FILE", help="classes as JSON for a new project (default: object/box/keypoint)")
-    parser.add_argument("--backend", choices=("classic", "sam"), help="segmenter (default: sam with a checkpoint, else classic)")
-    parser.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
-    parser.add_argument("--device", help="torch device for SAM")
+    add_backend_options(parser)
     parser.add_argument("--quality", type=float, default=0.6, help="start quality 0.2 … 1.0 (default 0.6)")
     parser.set_defaults(handler=annotate)
 
