@@ -2,7 +2,8 @@
 
 `run_propagation` carries objects of the open media from one frame through the next ones
 (or the previous ones) with `engine.propagate.Propagator` and writes what it finds into
-the Editor's store, one transaction per frame, so a crash keeps every finished frame:
+the Editor's store, one transaction per frame, so a crash keeps every finished frame
+(the run's change sets share a kind, so `Editor.undo` takes the whole run back at once):
 - accepted masks become labels with source ``propagated``, unconfirmed, with the
   propagator's score;
 - where an object's checks fail (it left, was occluded, drifted) the object stops and the
@@ -97,7 +98,7 @@ def run_propagation(
     run_kind = f"propagate:{start}:{direction}:{time.time_ns()}"  # groups the run's frames for undo
     steps = propagator.propagate(source, start, objects, direction, last, anchors=confirmed, cancel=cancel)
     for step in steps:
-        # One frame = one transaction and one undo step.
+        # One frame = one transaction; the run's change sets share ``run_kind`` (one undo step).
         with store.group(run_kind) if hasattr(store, "group") else editor._transaction():
             before = result["written"] + len(result["flagged"])
             for object_id, label in step.labels.items():
