@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -26,18 +25,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def make_corpus(root: Path, count: int, frames: int) -> tuple[list[str], Path]:
-    sample = ROOT / "sample_media"
-    media, masks = [], root / "masks"
-    for number in range(count):
-        name = f"clip{number:02d}"
-        folder = root / "media" / name
-        folder.mkdir(parents=True)
-        for index in range(frames):
-            shutil.copy(sample / "frames" / f"frame_{index}.jpg", folder / f"frame_{index}.jpg")
-        (masks / name).mkdir(parents=True)
-        shutil.copy(sample / "masks" / "video" / "00000.png", masks / name / "00000.png")
-        media.append(str(folder))
-    return media, masks
+    from engine.samples import write_sample_corpus
+
+    return write_sample_corpus(root, [f"clip{number:02d}" for number in range(count)], frames)
 
 
 def run_once(media: list[str], masks: Path, out: Path, kind: str, workers: int) -> dict:

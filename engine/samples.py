@@ -366,3 +366,24 @@ def verify_sample_media(sample_dir: Path | str, tolerance: float = 4.0) -> list[
     if not np.array_equal(read_mask(root / manifest["still"]["mask"]), still_ids):
         problems.append("still mask differs from the renderer")
     return problems
+
+
+def write_sample_corpus(root: Path | str, names: list[str], frames: int = 3,
+                        sample_dir: Path | str | None = None) -> tuple[list[str], Path]:
+    """A small pre-labelling corpus from the bundled samples (tests, benchmarks): for each
+    name an image folder ``root/media/<name>`` of the first ``frames`` sample frames, and
+    its first-frame mask ``root/masks/<name>/00000.png`` (object ids). Returns (media, masks)."""
+    import shutil
+
+    sample = Path(sample_dir) if sample_dir is not None else Path(__file__).parents[1] / "sample_media"
+    root, media = Path(root), []
+    masks = root / "masks"
+    for name in names:
+        folder = root / "media" / name
+        folder.mkdir(parents=True)
+        for index in range(frames):
+            shutil.copy(sample / "frames" / f"frame_{index}.jpg", folder / f"frame_{index}.jpg")
+        (masks / name).mkdir(parents=True)
+        shutil.copy(sample / "masks" / "video" / "00000.png", masks / name / "00000.png")
+        media.append(str(folder))
+    return media, masks

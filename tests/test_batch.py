@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import uuid
 from dataclasses import dataclass
@@ -68,17 +67,9 @@ def crashing_prelabel(media: str, options):
 
 def make_corpus(root: Path, names: list[str], frames: int = 3) -> tuple[list[str], Path]:
     """Image-folder media of ``frames`` sample frames each, and their first-frame masks."""
-    masks = root / "masks"
-    media = []
-    for name in names:
-        folder = root / "media" / name
-        folder.mkdir(parents=True)
-        for index in range(frames):
-            shutil.copy(SAMPLE / "frames" / f"frame_{index}.jpg", folder / f"frame_{index}.jpg")
-        (masks / name).mkdir(parents=True)
-        shutil.copy(SAMPLE / "masks" / "video" / "00000.png", masks / name / "00000.png")
-        media.append(str(folder))
-    return media, masks
+    from engine.samples import write_sample_corpus
+
+    return write_sample_corpus(root, names, frames)
 
 
 def label_rows(project_folder: str | Path) -> list[tuple]:
