@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
 """Long work: page through a long 1080p video and propagate one object over thousands of frames.
 
-    python tools/long_run.py --minutes 10 [--propagate 5000] [--seed 0] [--cache DIR] [--json OUT]
+    python tools/long_run.py --minutes 10 [--propagate 5000] [--propagate-size 320x180]
+        [--backend classic|warp] [--seed 0] [--cache DIR] [--json OUT]
 
-1. A synthetic H.264 video (`synth_video`): a textured background that pans slowly and a
+1. Synthetic H.264 videos (`synth_video`): a textured background that pans slowly and a
    textured ellipse moving on a smooth path, rendered with numpy and encoded with PyAV
-   (libx264 ``ultrafast``, one keyframe every 2 s). It is made once and kept in ``--cache``
-   (default ``~/.cache/framewise-long/``), named by its parameters.
+   (libx264 ``ultrafast``, one keyframe every 2 s). They are made once and kept in
+   ``--cache`` (default ``~/.cache/framewise-long/``), named by their parameters.
 2. Paging (`page`): a `FrameServer` (frames only, ``--frame-cache-mib`` budget) with the
    cursor moved to every frame in turn and ``get_frame`` on it, as holding → in the editor.
-3. Propagation (`propagate`): the ellipse's frame-0 mask carried forwards by the
-   `Propagator` in warp-only mode (dense flow, no segmenter: the classic backend at 1080p
-   would make this a multi-hour run), one label per frame written to a `Project`, one
-   transaction per frame, as permanent drawing does.
+3. Propagation (`tools.long_propagate.propagate`): the ellipse's frame-0 mask carried
+   forwards by permanent drawing (``Editor.propagate`` into a `Project`, one transaction
+   per frame), by default with the classic segmenter re-prompted on every frame, on a
+   small version of the scene (``--propagate-size``, default 320×180: the classic backend
+   at 1080p would make a 5 000-frame run take many hours). ``--backend warp`` propagates
+   with the dense flow alone, which drifts on this scene (see docs/RELIABILITY.md).
 
-Reported: frames/s over the first and the last 10 % of each phase (a leak of time), and
-resident memory (VmRSS sampled, VmHWM peak, reset before each phase through
-``/proc/self/clear_refs``) against the configured cache budgets (a leak of memory).
+Reported: frames/s (wall and CPU time) over the first and the last 10 % of each phase (a
+leak of time), and resident memory (VmRSS sampled, VmHWM peak, reset before each phase
+through ``/proc/self/clear_refs``) against the configured cache budgets (a leak of memory).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,9 @@ if str(REPO) not in sys.path:
 
 CACHE = Path.home() / ".cache" / "framewise-long"
 SYNTH_VERSION = 1
-MIB = 1 << 20
+
+from tools.long_measure import MIB, Meter, Phase, rss_mib  # noqa: E402
+from tools.long_propagate import PropagateOptions, propagate  # noqa: E402
 
 
 # -- the synthetic video -------------------------------------------------------------------
@@ -140,90 +145,6 @@ def synth_video(scene: Scene, frames: int, folder: Path) -> Path:
     return path
 
 
-# -- measuring ------------------------------------------------------------------------------
-def _status_kib(field_name: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def rss_mib() -> float:
-    return _status_kib("VmRSS") / 1024
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False when not possible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
-@dataclass
-class Phase:
-    """Timing and memory of one phase. Rates in frames/s; memory in MiB."""
-
-    name: str
-    frames: int = 0
-    seconds: float = 0.0
-    rate_first: float = 0.0  # first 10 % of the frames
-    rate_last: float = 0.0  # last 10 %
-    # The same in frames per CPU second of this process: unlike wall time, not moved by
-    # other jobs sharing the machine (what the CI check compares).
-    cpu_rate_first: float = 0.0
-    cpu_rate_last: float = 0.0
-    rss_start: float = 0.0
-    rss_end: float = 0.0
-    rss_max_sampled: float = 0.0
-    peak: float = 0.0  # VmHWM over the phase (or the sampled maximum)
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def slowdown(self) -> float:
-        """Last-10 % rate over first-10 % rate (1.0: no slowdown)."""
-        return self.rate_last / self.rate_first if self.rate_first else 0.0
-
-
-class Meter:
-    """Collects per-frame times and RSS samples for a `Phase`."""
-
-    def __init__(self, name: str, sample_every: int = 50) -> None:
-        self.phase = Phase(name)
-        self.times: list[float] = []
-        self.cpu: list[float] = []
-        self.sample_every = sample_every
-        self.peak_reset = reset_peak()
-        self.phase.rss_start = self.phase.rss_max_sampled = rss_mib()
-        self.started = self._last = time.perf_counter()
-        self._last_cpu = time.process_time()
-
-    def tick(self) -> None:
-        now, cpu = time.perf_counter(), time.process_time()
-        self.times.append(now - self._last)
-        self.cpu.append(cpu - self._last_cpu)
-        self._last, self._last_cpu = now, cpu
-        if len(self.times) % self.sample_every == 0:
-            self.phase.rss_max_sampled = max(self.phase.rss_max_sampled, rss_mib())
-
-    def done(self, **extra) -> Phase:
-        p = self.phase
-        p.frames, p.seconds = len(self.times), time.perf_counter() - self.started
-        # Throughput (frames / seconds) of the first and last tenth. Paging's frame times are
-        # bimodal (prefetched hits, waits for the decoder), so only a sum over a window counts.
-        tenth = max(1, len(self.times) // 10)
-        p.rate_first = tenth / max(sum(self.times[:tenth]), 1e-9)
-        p.rate_last = tenth / max(sum(self.times[-tenth:]), 1e-9)
-        p.cpu_rate_first = tenth / max(sum(self.cpu[:tenth]), 1e-9)
-        p.cpu_rate_last = tenth / max(sum(self.cpu[-tenth:]), 1e-9)
-        p.rss_end = rss_mib()
-        p.rss_max_sampled = max(p.rss_max_sampled, p.rss_end)
-        p.peak = _status_kib("VmHWM") / 1024 if self.peak_reset else p.rss_max_sampled
-        p.extra = extra
-        return p
-
-
 # -- the phases -----------------------------------------------------------------------------
 def page(path: Path, frames: int, frame_cache_bytes: int) -> Phase:
     """Move a frames-only `FrameServer`'s cursor over frames 0 … frames-1, reading each."""
@@ -244,103 +165,107 @@ def page(path: Path, frames: int, frame_cache_bytes: int) -> Phase:
                               frame_cache_mib=round(state.frame_bytes / MIB, 1), checksum=checksum)
 
 
-def propagate(path: Path, scene: Scene, frames: int, project_dir: Path) -> Phase:
-    """Carry the ellipse from frame 0 over ``frames`` frames (warp only), one label per frame
-    written to a project in ``project_dir``, one transaction per frame."""
-    from engine.geometry import mask_iou, mask_to_polygon, shape_to_mask
-    from engine.media import media_info, open_media
-    from engine.ontology import Ontology
-    from engine.project import Project
-    from engine.propagate import Propagator, default_params
-    from engine.types import Label, LabelClass
-
-    ontology = Ontology([LabelClass("blob", "polygon", "#ff7f0e", "1")])
-    with open_media(path) as source, Project.create(project_dir, ontology) as project:
-        frames = min(frames, len(source) - 1)
-        info = media_info(source, path.name)
-        project.add_media(info)
-        start = Label(1, 0, "blob", mask_to_polygon(scene.mask(0)), source="manual", confirmed=True, media=info.name)
-        project.put(start)
-        params = default_params(None)  # warp only
-        from dataclasses import replace
-
-        params = replace(params, on_flag="continue")  # a drifting mask must not end the run early
-        meter = Meter("propagate")
-        written, last_shape, last_index = 0, start.shape, 0
-        for step in Propagator(None, params).propagate(source, 0, {1: start}, 1, until=frames):
-            label = step.labels.get(1)
-            if label is not None:
-                with project.group("propagate"):
-                    project.put(label, kind="propagate")
-                written += 1
-                last_shape, last_index = label.shape, step.frame_index
-            meter.tick()
-        height, width = source.shape
-        iou = mask_iou(shape_to_mask(last_shape, height, width), scene.mask(last_index))
-        stored = len(project.labels(info.name))
-        db_mib = sum(p.stat().st_size for p in project_dir.iterdir() if p.is_file()) / MIB
-        return meter.done(written=written, stored=stored, last_frame=last_index,
-                          iou_last=round(float(iou), 3), project_mib=round(db_mib, 1))
-
-
 # -- driver ---------------------------------------------------------------------------------
+def small_scene(width: int, height: int, fps: int = 30, seed: int = 0) -> Scene:
+    """The scene of the propagation runs: the 480×270 layout (60×45 px ellipse, 80 px pan
+    margin, a quarter of the speed) scaled to ``width``."""
+    f = width / 480
+    return Scene(width, height, fps=fps, seed=seed, axes=(60.0 * f, 45.0 * f), pad=int(round(80 * f)), speed=0.25)
+
+
 def run(*, page_frames: int, propagate_frames: int, seed: int = 0, cache: Path = CACHE,
         frame_cache_mib: int = 256, size: tuple[int, int] = (1920, 1080), fps: int = 30,
-        propagate_size: tuple[int, int] | None = None, work: Path | None = None) -> dict:
-    """Make (or reuse) the video, page through it, propagate; the figures as a dict.
-    ``propagate_size``: propagate on a video of that size instead (a quick CI sample)."""
+        propagate_size: tuple[int, int] | None = None, work: Path | None = None,
+        options: PropagateOptions | None = None) -> dict:
+    """Make (or reuse) the videos, page through one, propagate on the other; the figures as a dict.
+
+    page_frames / propagate_frames: 0 skips the phase. propagate_size: propagate on a
+    `small_scene` video of that size (None: on the paging video). options: of the
+    propagation (default: classic backend, the given frame budget, 512 MiB of embeddings).
+    """
+    options = options or PropagateOptions(frame_cache_mib=frame_cache_mib)
     scene = Scene(width=size[0], height=size[1], fps=fps, seed=seed)
-    other = None if propagate_size in (None, tuple(size)) else Scene(*propagate_size, fps=fps, seed=seed,
-                                                                       axes=(60.0, 45.0), pad=80, speed=0.25)
-    total = max(page_frames, propagate_frames + 1 if other is None else 0)
+    other = None if propagate_size in (None, tuple(size)) else small_scene(*propagate_size, fps=fps, seed=seed)
+    total = max(page_frames, propagate_frames + 1 if other is None and propagate_frames else 0)
     started = time.perf_counter()
-    video = synth_video(scene, total, cache)
-    second = synth_video(other, propagate_frames + 1, cache) if other is not None else video
+    video = synth_video(scene, total, cache) if total else None
+    second = synth_video(other, propagate_frames + 1, cache) if other is not None and propagate_frames else video
     made = time.perf_counter() - started
-    baseline = rss_mib()
-    paging = page(video, page_frames, frame_cache_mib * MIB)
-    with tempfile.TemporaryDirectory(dir=work) as folder:
-        carrying = propagate(second, other or scene, propagate_frames, Path(folder) / "project")
-        carrying.extra["size"] = f"{(other or scene).width}x{(other or scene).height}"
+    baseline, load_start = rss_mib(), os.getloadavg()
+    phases = []
+    if page_frames:
+        phases.append(page(video, page_frames, frame_cache_mib * MIB))
+    if propagate_frames:
+        with tempfile.TemporaryDirectory(dir=work) as folder:
+            phases.append(propagate(second, other or scene, propagate_frames, Path(folder) / "project", options))
     return {
-        "video": str(video), "size": list(size), "fps": fps, "frames": total, "video_seconds": round(made, 1),
+        "video": str(video) if page_frames else None, "size": list(size), "fps": fps, "frames": total,
+        "propagate_video": str(second) if propagate_frames else None, "video_seconds": round(made, 1),
         "frame_cache_mib": frame_cache_mib, "rss_baseline_mib": round(baseline, 1),
-        "phases": [asdict(paging) | {"slowdown": round(paging.slowdown, 3)},
-                   asdict(carrying) | {"slowdown": round(carrying.slowdown, 3)}],
+        "propagate_budgets_mib": {"frames": options.frame_cache_mib, "embeddings": options.embed_cache_mib},
+        "machine": {"cpus": os.cpu_count(), "load_average_start": [round(v, 2) for v in load_start],
+                    "load_average_end": [round(v, 2) for v in os.getloadavg()]},
+        "phases": [asdict(p) | {"slowdown": round(p.slowdown, 3), "cpu_slowdown": round(p.cpu_slowdown, 3)}
+                   for p in phases],
     }
 
 
 def report(result: dict) -> str:
-    lines = [f"video {result['video']} ({result['frames']} frames {result['size'][0]}×{result['size'][1]} "
-             f"@ {result['fps']} fps; made/reused in {result['video_seconds']} s); frame cache budget "
-             f"{result['frame_cache_mib']} MiB; RSS before the phases {result['rss_baseline_mib']} MiB",
-             "| phase | frames | seconds | frames/s first 10 % | last 10 % | last/first | RSS start → end MiB | peak MiB | notes |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    budgets = result["propagate_budgets_mib"]
+    lines = [f"paged video: {result['video'] or 'none'} ({result['size'][0]}×{result['size'][1]} @ {result['fps']} fps, "
+             f"frame budget {result['frame_cache_mib']} MiB); propagation video: {result['propagate_video'] or 'none'} "
+             f"(budgets: frames {budgets['frames']} MiB, embeddings {budgets['embeddings']} MiB); videos made or "
+             f"reused in {result['video_seconds']} s; RSS before the phases {result['rss_baseline_mib']} MiB",
+             "| phase | frames | seconds | frames/s first 10 % | last 10 % | last/first | CPU frames/s first 10 % "
+             "| last 10 % | last/first | RSS start → end MiB | peak MiB | notes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    samples = []
     for p in result["phases"]:
-        notes = ", ".join(f"{k}={v}" for k, v in p["extra"].items())
+        notes = ", ".join(f"{k}={v}" for k, v in p["extra"].items() if k != "samples")
         lines.append(f"| {p['name']} | {p['frames']} | {p['seconds']:.1f} | {p['rate_first']:.1f} | "
-                     f"{p['rate_last']:.1f} | {p['slowdown']:.2f} | {p['rss_start']:.0f} → {p['rss_end']:.0f} | "
+                     f"{p['rate_last']:.1f} | {p['slowdown']:.2f} | {p['cpu_rate_first']:.1f} | "
+                     f"{p['cpu_rate_last']:.1f} | {p['cpu_slowdown']:.2f} | {p['rss_start']:.0f} → {p['rss_end']:.0f} | "
                      f"{p['peak']:.0f} | {notes} |")
-    return "\n".join(lines)
+        samples += [f"  {p['name']} frame {s['frame']}: " + ", ".join(f"{k}={v}" for k, v in s.items() if k != "frame")
+                    for s in p["extra"].get("samples", [])]
+    return "\n".join(lines + samples)
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in text.lower().split("x"))
+    return width, height
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=10.0, help="video length (default 10 = 18,000 frames at 30 fps)")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="length of the paged video (default 10 = 18,000 frames at 30 fps; 0: no paging)")
     parser.add_argument("--fps", type=int, default=30)
-    parser.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT")
-    parser.add_argument("--propagate", type=int, default=5000, help="frames to propagate the object over")
+    parser.add_argument("--size", default="1920x1080", help="WIDTHxHEIGHT of the paged video")
+    parser.add_argument("--propagate", type=int, default=5000, help="frames to propagate the object over (0: none)")
+    parser.add_argument("--propagate-size", default="320x180",
+                        help="WIDTHxHEIGHT of the propagation video, or 'same' for the paged video")
+    parser.add_argument("--backend", choices=("classic", "warp"), default="classic",
+                        help="propagation: classic (the default: segmenter re-prompted every frame) or warp only")
+    parser.add_argument("--quality", type=float, default=None, help="segmenter quality (default 0.6)")
     parser.add_argument("--frame-cache-mib", type=int, default=256, help="the FrameServer's frame LRU budget")
+    parser.add_argument("--embed-cache-mib", type=int, default=512, help="the FrameServer's embedding LRU budget")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, default=CACHE, help="where the video is kept between runs")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="where the videos are kept between runs")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    frames = max(2, int(round(args.minutes * 60 * args.fps)))
-    result = run(page_frames=frames, propagate_frames=min(args.propagate, frames - 1), seed=args.seed,
-                 cache=args.cache, frame_cache_mib=args.frame_cache_mib, size=(width, height), fps=args.fps)
+    page_frames = int(round(args.minutes * 60 * args.fps))
+    same = args.propagate_size == "same"
+    propagate_frames = min(args.propagate, page_frames - 1) if same else args.propagate
+    options = PropagateOptions(backend=None if args.backend == "warp" else args.backend, quality=args.quality,
+                               frame_cache_mib=args.frame_cache_mib, embed_cache_mib=args.embed_cache_mib)
+    result = run(page_frames=page_frames, propagate_frames=max(0, propagate_frames), seed=args.seed,
+                 cache=args.cache, frame_cache_mib=args.frame_cache_mib, size=_size(args.size), fps=args.fps,
+                 propagate_size=None if same else _size(args.propagate_size), options=options)
+    result["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     print(report(result))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
     return 0
 

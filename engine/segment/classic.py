@@ -9,7 +9,8 @@ prepare (per frame, ~0.5–1.5 s on 2 CPU cores):
 predict (per click, tens of milliseconds):
   clicks and box are mapped to superpixels, `classic_cut.solve` segments the superpixel
   graph (colour models + geodesic prior + contrast-sensitive graph cut with geodesic
-  star convexity), `classic_refine.refine` moves the boundary to pixel precision with a
+  star convexity; after the first click `classic_accept` keeps only the changes the newest
+  click asks for), `classic_refine.refine` moves the boundary to pixel precision with a
   small graph cut in a band around it, and the full-resolution mask is rendered lazily.
 
 The working resolution is tied to an absolute size rather than to a fraction of the frame
@@ -51,6 +52,9 @@ class ClassicSegmenter:
     def __init__(self, params: CutParams | None = None, refine: RefineParams | None = None) -> None:
         self.params = params or CutParams()
         self.refine = refine if refine is not None else RefineParams()
+        # Called with each correction click's acceptance rows (`classic_fit --accept`).
+        self.collect = None
+        self._last: tuple[dict, RegionGraph, GeodesicMetrics] | None = None
 
     def prepare(self, frame: np.ndarray, quality: float) -> Embedding:
         """Precompute the region graph of ``frame`` (H×W×3 uint8 RGB) at ``quality``."""
@@ -81,6 +85,17 @@ class ClassicSegmenter:
             meta={"working_height": work_h, "working_width": work_w, "superpixels": graph.count},
         )
 
+    def _graph(self, embedding: Embedding) -> tuple[RegionGraph, GeodesicMetrics]:
+        """The region graph and geodesic metrics of ``embedding``, kept for the last one:
+        the clicks on a frame come one after another on the same embedding."""
+        cached = self._last
+        if cached is not None and cached[0] is embedding.arrays:
+            return cached[1], cached[2]
+        graph = RegionGraph.from_arrays(embedding.arrays)
+        metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
+        self._last = (embedding.arrays, graph, metrics)
+        return graph, metrics
+
     def predict(self, embedding: Embedding, prompt: Prompt) -> Proposal:
         """Segment ``prompt`` on a prepared frame; one candidate mask, best first."""
         if embedding.backend != self.name or embedding.model != self.model:
@@ -91,8 +106,7 @@ class ClassicSegmenter:
             raise PromptError(f"expected a Prompt, got {type(prompt).__name__}")
         height, width = embedding.frame_size
         prompt.check_inside(height, width)
-        graph = RegionGraph.from_arrays(embedding.arrays)
-        metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
+        graph, metrics = self._graph(embedding)
         work_h, work_w = graph.labels.shape
         work_prompt = prompt.scaled(work_w / width, work_h / height)
         seeds = make_seeds(graph, work_prompt.points, work_prompt.labels, work_prompt.box)
@@ -102,7 +116,7 @@ class ClassicSegmenter:
             confidence = np.full(graph.count, -1.0, np.float32)
         else:
             previous = _previous(prompt.mask_input, graph.labels, graph.count)
-            result = solve(graph, metrics, seeds, self.params, previous)
+            result = solve(graph, metrics, seeds, self.params, previous, collect=self.collect)
             foreground, confidence = result.foreground, result.logodds
         work_mask = foreground[graph.labels]
         if self.refine.band > 0 and foreground.any():

@@ -10,6 +10,9 @@ Energy over superpixel labels x_s ∈ {fg, bg}, minimised exactly with PyMaxflow
   from the positive clicks is foreground too, so the object is a union of paths from its
   clicks and cannot jump to a look-alike elsewhere in the frame;
 - hard constraints: clicked regions, and regions entirely outside a box.
+
+After the first click the cut only proposes: `classic_accept` decides which of its
+changes the newest click really asks for.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.segment import classic_accept
 from engine.segment.classic_features import GeodesicMetrics, Seeds, click_features
 from engine.segment.classic_graph import RegionGraph
 
@@ -39,7 +43,8 @@ class CutParams:
     local: float = 16.0
     local_sigma: float = 3.0
     local_metric: str = "edge"
-    accept_local: bool = True
+    accept: str = "model"  # which changes a correction click keeps: "model", "zone" or "none"
+    accept_weights: tuple[float, ...] | None = None  # the model's; None: classic_accept.ACCEPT_WEIGHTS
     zone: float = 3.0
     zone_min: float = 4.0
     colour_from_previous: bool = True
@@ -130,12 +135,16 @@ def solve(
     params: CutParams,
     previous: np.ndarray | None = None,
     weights: np.ndarray = UNARY_WEIGHTS,
+    collect=None,
 ) -> CutResult:
     """Segment the superpixel graph for the given seeds.
 
     previous: n float in [0, 1], each region's foreground fraction in the previous pass's
-        mask (`Prompt.mask_input`), or None. It seeds the colour models, and changes not
-        connected to a click are undone (`accept_local_changes`).
+        mask (`Prompt.mask_input`), or None. It seeds the colour models, and of the cut's
+        changes only those the newest click asks for are kept, by ``params.accept``: the
+        fitted model of `classic_accept` (`accept_by_model`), or the older zone rule
+        (`accept_local_changes`, the first rollout of `classic_fit --accept`).
+    collect: passed to `accept_by_model` (training rows for `classic_fit`).
     """
     import maxflow
 
@@ -165,9 +174,46 @@ def solve(
         g.add_edges(nodes[child], nodes[parent[child]], np.full(len(child), INF), np.zeros(len(child)))
     g.maxflow()
     foreground = ~g.get_grid_segments(nodes)
-    if previous is not None and params.accept_local:
-        foreground = accept_local_changes(graph, previous > 0.5, foreground, seeds, params)
+    if previous is not None and params.accept != "none":
+        before = previous > 0.5
+        if params.accept == "model" or collect is not None:
+            learned = accept_by_model(graph, metrics, before, foreground, term.logodds, seeds, params, collect)
+        if params.accept == "model":
+            foreground = learned
+        else:
+            foreground = accept_local_changes(graph, before, foreground, seeds, params)
     return CutResult(foreground, logodds)
+
+
+def accept_by_model(
+    graph: RegionGraph,
+    metrics: GeodesicMetrics,
+    before: np.ndarray,
+    after: np.ndarray,
+    logodds: np.ndarray,
+    seeds: Seeds,
+    params: CutParams,
+    collect=None,
+) -> np.ndarray:
+    """n bool labels: ``before`` (n bool) changed where `classic_accept` accepts the global
+    cut's proposal ``after`` (n bool) for the newest click; see that module.
+
+    collect: when given, called with (candidate ids, their features, the click's label)
+    — how `classic_fit` gathers training rows.
+    """
+    if seeds.newest is None:
+        return after
+    region, label, x, y = seeds.newest
+    if before[region] == bool(label):
+        return before  # the click's region already has its label: a pixel-level matter
+    depth, click_depth = _boundary_depth(graph, before, x, y)
+    scale = max(click_depth, params.zone_min)
+    cand = classic_accept.candidates(graph, before, seeds.newest, scale)
+    features = classic_accept.accept_features(graph, metrics, cand, before, after, logodds, depth, seeds, scale)
+    if collect is not None:
+        collect(cand, features, label)
+    weights = classic_accept.ACCEPT_WEIGHTS if params.accept_weights is None else np.asarray(params.accept_weights)
+    return classic_accept.accept(graph, cand, features, before, seeds.newest, weights)
 
 
 def accept_local_changes(

@@ -18,6 +18,9 @@ import numpy as np
 from engine.segment.classic_graph import RegionGraph
 
 FAR = 1e4
+# Colour-geodesic distance (`GeodesicMetrics.colour` units) over which a click takes its
+# colour out of the other label's previous-mask colour model.
+CLICK_COLOUR_SIGMA = 3.0
 
 FEATURE_NAMES = (
     "bias",
@@ -90,7 +93,26 @@ class GeodesicMetrics:
             border = (self.distance(self.edge, seeds)[0], self.distance(self.colour, seeds)[0])
         self.edge_border, self.colour_border = border
         self._pattern = (rows, cols, n)
+        self._edges = (i, j, edge_cost, colour_cost)
         self.star_metric = "likelihood"
+
+    def within(self, regions: np.ndarray):
+        """(edge csr, colour csr) of the subgraph induced by ``regions`` (c int ids), its
+        nodes numbered as in ``regions``: for geodesics that may not leave them."""
+        from scipy.sparse import csr_matrix
+
+        i, j, edge_cost, colour_cost = self._edges
+        index = np.full(self._pattern[2], -1, np.int64)
+        index[regions] = np.arange(len(regions))
+        a, b = index[i], index[j]
+        inside = (a >= 0) & (b >= 0)
+        rows = np.concatenate([a[inside], b[inside]])
+        cols = np.concatenate([b[inside], a[inside]])
+        shape = (len(regions), len(regions))
+        return tuple(
+            csr_matrix((np.concatenate([cost[inside], cost[inside]]), (rows, cols)), shape=shape)
+            for cost in (edge_cost, colour_cost)
+        )
 
     def with_costs(self, costs: np.ndarray):
         """A csr graph on the same adjacency with per-edge ``costs`` (e float)."""
@@ -101,16 +123,21 @@ class GeodesicMetrics:
 
     @staticmethod
     def distance(csr, seeds: np.ndarray, parents: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """(n float64 distance to the nearest seed (FAR if none), n int32 parent or None)."""
+        """(n float64 distance to the nearest seed (FAR if none), n int32 parent or None).
+
+        csr: a symmetric cost matrix (every graph here holds both directions of each
+        edge), so it is searched as directed: the same paths, without scipy building the
+        transpose on every call.
+        """
         from scipy.sparse.csgraph import dijkstra
 
         n = csr.shape[0]
         if len(seeds) == 0:
             return np.full(n, FAR), (np.full(n, -9999, np.int32) if parents else None)
         if parents:
-            dist, pred, _ = dijkstra(csr, directed=False, indices=seeds, min_only=True, return_predecessors=True)
+            dist, pred, _ = dijkstra(csr, directed=True, indices=seeds, min_only=True, return_predecessors=True)
             return np.minimum(dist, FAR), pred.astype(np.int32)
-        dist = dijkstra(csr, directed=False, indices=seeds, min_only=True)
+        dist = dijkstra(csr, directed=True, indices=seeds, min_only=True)
         return np.minimum(dist, FAR), None
 
 
@@ -167,8 +194,13 @@ def click_features(
     if previous is not None:
         # The previous mask is the best sample of both colour models (GrabCut's
         # iteration, carried across clicks); it keeps them from swinging on one click.
-        near_fg = np.maximum(near_fg * (1 - np.exp(-edge_neg / 1.0)), previous)
-        near_bg = np.maximum(near_bg * (1 - np.exp(-edge_pos / 1.0)), 1 - previous)
+        # What a click says overrides it: the previous object's regions of the colour a
+        # negative click sits on (colour-geodesically near it) leave the object model,
+        # and likewise for positive clicks and the background model.
+        keep_fg = 1 - np.exp(-colour_neg / CLICK_COLOUR_SIGMA)
+        keep_bg = 1 - np.exp(-colour_pos / CLICK_COLOUR_SIGMA)
+        near_fg = np.maximum(near_fg * (1 - np.exp(-edge_neg / 1.0)), previous * keep_fg)
+        near_bg = np.maximum(near_bg * (1 - np.exp(-edge_pos / 1.0)), (1 - previous) * keep_bg)
         broad_fg, broad_bg = near_fg, near_bg
     llr_near = _colour_llr(graph, near_fg, near_bg)
     llr_broad = _colour_llr(graph, broad_fg, broad_bg)
@@ -249,10 +281,9 @@ def click_features(
 
 
 def _nearest(points: np.ndarray, targets: np.ndarray, far: float) -> np.ndarray:
-    """n float64 Euclidean distance from each row of ``points`` to the nearest target."""
+    """n float64 Euclidean distance from each row of ``points`` (n×D) to the nearest of
+    ``targets`` (k×D), or ``far`` for every row when there is no target."""
     if len(targets) == 0:
         return np.full(len(points), far)
-    best = np.full(len(points), np.inf)
-    for target in np.asarray(targets, np.float64):
-        best = np.minimum(best, np.linalg.norm(points - target, axis=1))
-    return best
+    diff = np.asarray(points, np.float64)[:, None, :] - np.asarray(targets, np.float64)[None, :, :]
+    return np.sqrt(np.einsum("nkd,nkd->nk", diff, diff).min(axis=1))

@@ -7,6 +7,8 @@ ground-truth box) gives every superpixel its `click_features` and, as target, th
 fraction of its pixels inside the object. A size-weighted logistic regression maps the
 features to per-pixel foreground log-odds. Running the clicker with the refitted weights
 and fitting again on all states (DAgger-style) matches the states the model sees.
+``--accept`` fits the acceptance model of `classic_accept` the same way (its rows: the
+candidates of every correction click, target: whether flipping each one is right).
 
 The weights are fitted on frames the evaluation never scores: the frames at 1/4 and 3/4
 of each davis16-train10 sequence (`engine.evaluation.iseg.FIT_POSITIONS`), while the
@@ -74,6 +76,30 @@ def fit_logistic(
     return result.x
 
 
+def rollout(segmenter, embedding, gt: np.ndarray, max_clicks: int, stop_iou: float = 0.95):
+    """Drive ``segmenter`` on a prepared frame with the standard clicker against ``gt``
+    (H×W uint8, 255 object) as `engine.evaluation.iseg.run_image` does; yields each state
+    (N×2 float64 click points, N int labels, the previous pass's logits or None) just
+    before the segmenter answers it."""
+    from engine.evaluation.clicker import iou, next_click
+    from engine.types import Prompt
+
+    clicks: list = []
+    pred = mask_input = None
+    for _ in range(max_clicks):
+        click = next_click(gt, pred)
+        if click is None:
+            return
+        clicks.append(click)
+        points = np.array([[c.x, c.y] for c in clicks], np.float64)
+        labels = np.array([int(c.positive) for c in clicks])
+        yield points, labels, mask_input
+        proposal = segmenter.predict(embedding, Prompt(points, labels, mask_input=mask_input))
+        pred, mask_input = proposal.mask(0), proposal.logits[0][None]
+        if iou(gt, pred) >= stop_iou:
+            return
+
+
 def collect(
     data_dir: str | Path,
     weights: np.ndarray | None,
@@ -92,11 +118,9 @@ def collect(
     import cv2
     from tqdm import tqdm
 
-    from engine.evaluation.clicker import next_click
     from engine.evaluation.iseg import FIT_POSITIONS, list_items, load_item
     from engine.segment import classic_cut
     from engine.segment.classic import ClassicSegmenter, _previous
-    from engine.types import Prompt
 
     rng = np.random.default_rng(seed)
     if weights is not None:
@@ -114,25 +138,10 @@ def collect(
         obj = cv2.resize((gt > 128).astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
         fraction = np.bincount(graph.labels.ravel(), obj.ravel(), graph.count) / graph.size
         scale = np.array([width / gt.shape[1], height / gt.shape[0]])
-        clicks: list = []
-        pred = None
-        mask_input = None
-        for _ in range(max_clicks):
-            click = next_click(gt, pred)
-            if click is None:
-                break
-            clicks.append(click)
-            points = np.array([[c.x, c.y] for c in clicks], np.float64)
-            labels = np.array([int(c.positive) for c in clicks])
+        for points, labels, mask_input in rollout(segmenter, embedding, gt, max_clicks):
             seeds = make_seeds(graph, points * scale, labels, None)
             previous = _previous(mask_input, graph.labels, graph.count)
             rows.append(state_rows(graph, metrics, fraction, seeds, previous, rng))
-            proposal = segmenter.predict(embedding, Prompt(points, labels, mask_input=mask_input))
-            pred = proposal.mask(0)
-            mask_input = proposal.logits[0][None]
-            inter = np.count_nonzero(pred & (gt > 128))
-            if inter / max(np.count_nonzero(pred | (gt > 128)), 1) >= 0.95:
-                break
         ys, xs = np.nonzero(gt > 128)
         for _ in range(2):
             size = np.tile([np.ptp(xs) + 1, np.ptp(ys) + 1], 2)
@@ -143,16 +152,80 @@ def collect(
     return tuple(np.concatenate(part) for part in zip(*rows))
 
 
+def collect_accept(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 20, quiet: bool = False):
+    """Acceptance rows (`classic_accept`) of every correction click of the clicker on the
+    held-out frames: (rows×F features, rows targets, rows weights).
+
+    weights: the acceptance model to roll out with (`CutParams.accept = "model"`), or None
+    for the zone rule. Target: 1 where flipping the candidate to the click's label agrees
+    with the ground truth's majority over its pixels; weight: its size in pixels.
+    """
+    from tqdm import tqdm
+
+    from engine.evaluation.iseg import FIT_POSITIONS, list_items, load_item
+    from engine.segment.classic import ClassicSegmenter
+
+    if weights is None:
+        params = CutParams(accept="zone")
+    else:
+        params = CutParams(accept="model", accept_weights=tuple(float(v) for v in weights))
+    segmenter = ClassicSegmenter(params)
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for item in tqdm(list_items(data_dir, FIT_POSITIONS), file=sys.stderr, disable=quiet):
+        frame, gt = load_item(item)
+        obj = gt > 128
+        if not obj.any():
+            continue
+        embedding = segmenter.prepare(frame, 1.0)
+        graph = RegionGraph.from_arrays(embedding.arrays)
+        fraction = np.bincount(graph.labels.ravel(), obj.ravel(), graph.count) / graph.size
+
+        def collect(cand: np.ndarray, features: np.ndarray, label: int) -> None:
+            rows.append((features, ((fraction[cand] > 0.5) == bool(label)).astype(np.float64), graph.size[cand]))
+
+        segmenter.collect = collect
+        for _ in rollout(segmenter, embedding, gt, max_clicks):
+            pass  # the rows arrive through ``collect`` during each predict
+    if not rows:
+        raise ValueError(f"{data_dir}: no correction click on the fitting frames (every first click was right)")
+    return tuple(np.concatenate(part) for part in zip(*rows))
+
+
+def fit_accept(data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool = False) -> tuple[np.ndarray, float]:
+    """(`classic_accept.ACCEPT_WEIGHTS` fitted from scratch, the fraction of the candidate
+    area the fit labels right): a rollout with the zone rule, then ``rounds - 1`` rollouts
+    with the model fitted so far, each fit on all rows so far."""
+    parts = []
+    weights = None
+    agree = 0.0
+    for round_index in range(rounds):
+        parts.append(collect_accept(data_dir, weights, quiet=quiet))
+        x, y, w = (np.concatenate(p) for p in zip(*parts))
+        weights = fit_logistic(x, np.zeros(len(x)), y, w, l2)
+        agree = float(np.average((x @ weights > 0) == (y > 0.5), weights=w))
+        if not quiet:
+            print(f"round {round_index}: {len(x)} rows, {agree:.3f} of the area right", file=sys.stderr)
+    return weights, agree
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="fit classic_cut.UNARY_WEIGHTS")
+    parser = argparse.ArgumentParser(description="fit classic_cut.UNARY_WEIGHTS (or, with --accept, ACCEPT_WEIGHTS)")
     parser.add_argument("data_dir")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--l2", type=float, default=1e-3)
     parser.add_argument("--init", choices=("neutral", "current"), default="neutral",
                         help="weights of the first rollout: colour models only, or UNARY_WEIGHTS")
+    parser.add_argument("--accept", action="store_true", help="fit classic_accept.ACCEPT_WEIGHTS instead")
     args = parser.parse_args(argv)
+    if args.accept:
+        from engine.segment.classic_accept import ACCEPT_FEATURES
+
+        weights, _ = fit_accept(args.data_dir, args.rounds, args.l2)
+        for name, value in zip(ACCEPT_FEATURES, weights):
+            print(f"    {value: .4f},  # {name}")
+        return
     from engine.segment.classic_cut import UNARY_WEIGHTS
 
     if args.init == "current":
