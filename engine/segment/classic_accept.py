@@ -21,8 +21,8 @@ right, and the accepted superpixels connected to the clicked one flip.
 the held-out davis16-train10 frames (1/4 and 3/4 of each sequence; the evaluation scores
 the first and middle frames and iseg-dev), target: the superpixel's majority label in the
 ground truth, weighted by its size, over click states of the clicker driving this model
-(DAgger rounds, `--rounds 3`). In that data 87% of the candidate area should keep its
-label; the cut's own flips are right for 89% of it (by area), the model for 91.8%.
+(DAgger rounds, `--rounds 3`). On its 634k rows, flipping nothing labels 87.5% of the
+candidate area right, the cut's own flips 89.0%, the model 91.8%.
 """
 
 from __future__ import annotations
@@ -55,19 +55,6 @@ ACCEPT_FEATURES = (
 ACCEPT_WEIGHTS = np.array([2.2015, 0.7125, 1.0587, -0.3074, 0.0300, -1.3476, 0.1097, -0.2917, 0.1663, -0.4255, -0.1051, -0.1946, -0.5152, 0.3156, -0.2954, -0.2315, -0.1312])
 
 
-def _component_of(graph: RegionGraph, keep: np.ndarray, region: int) -> np.ndarray:
-    """n bool: the regions of ``keep`` (n bool) connected to ``region`` through ``keep``."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    i, j = graph.edges[:, 0], graph.edges[:, 1]
-    both = keep[i] & keep[j]
-    n = graph.count
-    adjacency = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n))
-    _, component = connected_components(adjacency, directed=False)
-    return (component == component[region]) & keep
-
-
 def candidates(graph: RegionGraph, before: np.ndarray, newest: tuple[int, int, float, float], scale: float) -> np.ndarray:
     """int64 ids of the superpixels the newest click may flip (its own region included).
 
@@ -80,7 +67,7 @@ def candidates(graph: RegionGraph, before: np.ndarray, newest: tuple[int, int, f
     near = np.hypot(graph.centroid[:, 0] - x, graph.centroid[:, 1] - y) <= REACH * scale
     keep = (before != bool(label)) & near
     keep[region] = True
-    return np.flatnonzero(_component_of(graph, keep, region))
+    return np.flatnonzero(graph.component(keep, region))
 
 
 def accept_features(
@@ -176,5 +163,5 @@ def accept(
     take[cand] = features @ weights > 0
     take[region] = True
     result = before.copy()
-    result[_component_of(graph, take, region)] = bool(label)
+    result[graph.component(take, region)] = bool(label)
     return result

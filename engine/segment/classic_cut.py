@@ -232,21 +232,13 @@ def accept_local_changes(
     wrong strip along the mask (a stick, a shadow) then cannot flood a long look-alike
     stretch of the old boundary, which otherwise costs the next clicks to undo.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     changed = before != after
     if not changed.any() or seeds.newest is None:
         return after
     region, label, x, y = seeds.newest
     if not changed[region]:
         return before
-    i, j = graph.edges[:, 0], graph.edges[:, 1]
-    both = changed[i] & changed[j]
-    n = graph.count
-    adjacency = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n))
-    _, component = connected_components(adjacency, directed=False)
-    accepted = (component == component[region]) & changed
+    accepted = graph.component(changed, region)
     if params.zone > 0:
         depth, click_depth = _boundary_depth(graph, before, x, y)
         limit = params.zone * max(click_depth, params.zone_min)

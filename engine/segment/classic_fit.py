@@ -191,21 +191,32 @@ def collect_accept(data_dir: str | Path, weights: np.ndarray | None, max_clicks:
     return tuple(np.concatenate(part) for part in zip(*rows))
 
 
-def fit_accept(data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool = False) -> tuple[np.ndarray, float]:
-    """(`classic_accept.ACCEPT_WEIGHTS` fitted from scratch, the fraction of the candidate
-    area the fit labels right): a rollout with the zone rule, then ``rounds - 1`` rollouts
-    with the model fitted so far, each fit on all rows so far."""
+def fit_accept(data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool = False) -> tuple[np.ndarray, dict]:
+    """(`classic_accept.ACCEPT_WEIGHTS` fitted from scratch, a report): a rollout with the
+    zone rule, then ``rounds - 1`` rollouts with the model fitted so far, each fit on all
+    rows so far. The report gives, over the last fit's rows, the fraction of the candidate
+    area labelled right by the model (``model``), by the global cut's own flips (``cut``)
+    and by flipping nothing (``keep``), and the row count (``rows``)."""
+    from engine.segment.classic_accept import ACCEPT_FEATURES
+
     parts = []
     weights = None
-    agree = 0.0
+    report: dict = {}
+    flips = ACCEPT_FEATURES.index("cut_flips")
     for round_index in range(rounds):
         parts.append(collect_accept(data_dir, weights, quiet=quiet))
         x, y, w = (np.concatenate(p) for p in zip(*parts))
         weights = fit_logistic(x, np.zeros(len(x)), y, w, l2)
-        agree = float(np.average((x @ weights > 0) == (y > 0.5), weights=w))
+        right = y > 0.5
+        report = {
+            "rows": len(x),
+            "model": float(np.average((x @ weights > 0) == right, weights=w)),
+            "cut": float(np.average((x[:, flips] > 0.5) == right, weights=w)),
+            "keep": float(np.average(~right, weights=w)),
+        }
         if not quiet:
-            print(f"round {round_index}: {len(x)} rows, {agree:.3f} of the area right", file=sys.stderr)
-    return weights, agree
+            print(f"round {round_index}: {report}", file=sys.stderr)
+    return weights, report
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -59,6 +59,19 @@ class RegionGraph:
     def count(self) -> int:
         return int(self.size.shape[0])
 
+    def component(self, keep: np.ndarray, region: int) -> np.ndarray:
+        """n bool: the regions of ``keep`` (n bool) connected to ``region`` through
+        regions of ``keep``."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        i, j = self.edges[:, 0], self.edges[:, 1]
+        both = keep[i] & keep[j]
+        n = self.count
+        adjacency = coo_matrix((np.ones(int(both.sum()), np.int8), (i[both], j[both])), shape=(n, n))
+        _, label = connected_components(adjacency, directed=False)
+        return (label == label[region]) & keep
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
