@@ -113,25 +113,25 @@ def test_fit_accept_on_a_small_davis_folder(tmp_path):
     assert report["model"] > report["keep"] and report["model"] >= report["cut"], report
 
 
-ISEG = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iseg-dev"
+DAVIS = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16-train10"
 
 
-@pytest.mark.skipif(not ISEG.is_dir(), reason=f"evaluation data {ISEG} absent (../shared/data is not in a fresh clone)")
+@pytest.mark.skipif(not DAVIS.is_dir(), reason=f"evaluation data {DAVIS} absent (../shared/data is not in a fresh clone)")
 def test_on_real_frames_the_model_reaches_090_with_fewer_clicks_than_the_zone_rule():
-    """Real DAVIS frames (never used by the fit) where the zone rule's corrections leak:
-    driven by the standard clicker, the fitted model needs fewer clicks in all."""
+    """The middle frame of every davis16-train10 sequence (never used by the fit), driven
+    by the standard clicker: the fitted model needs fewer clicks in all than the zone rule
+    (the rule it replaced, whose corrections leak into look-alike background)."""
     from engine.evaluation.clicker import noc
     from engine.evaluation.iseg import list_items, load_item, run_image
 
-    names = ("drift-turn-00032", "motorbike-00000", "rhino-00045")
-    items = [item for item in list_items(ISEG) if item.name in names]
-    assert len(items) == len(names)
+    items = list_items(DAVIS, (0.5,))
+    assert len(items) == 10
     clicks = {}
     for accept in ("model", "zone"):
         segmenter = ClassicSegmenter(CutParams(accept=accept))
         runs = [run_image(segmenter, *load_item(item), max_clicks=20) for item in items]
         clicks[accept] = [noc(run.ious, 0.90, 20) for run in runs]
-    assert sum(clicks["model"]) < sum(clicks["zone"]) - 3, clicks
+    assert sum(clicks["model"]) < sum(clicks["zone"]) - 5, clicks
 
 
 def test_geodesics_within_the_candidates_are_those_of_the_induced_subgraph(setup):
@@ -145,6 +145,23 @@ def test_geodesics_within_the_candidates_are_those_of_the_induced_subgraph(setup
         expected = metrics.distance(full[regions][:, regions], np.array([0, 5]))[0]
         assert np.allclose(metrics.distance(within, np.array([0, 5]))[0], expected)
         assert np.isfinite(expected).all() and expected.max() > 0
+
+
+def test_click_distances_from_cached_single_sources_equal_one_multi_source_search(setup):
+    """`GeodesicMetrics.from_clicks`: the minimum of per-region searches, each kept, is
+    the multi-source shortest-path distance."""
+    _, embedding, graph, _ = setup
+    from engine.segment.classic_features import FAR, GeodesicMetrics
+
+    metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
+    regions = np.array([3, graph.count // 2, graph.count - 1])
+    for name, csr in (("edge", metrics.edge), ("colour", metrics.colour)):
+        expected = metrics.distance(csr, regions)[0]
+        assert np.allclose(metrics.from_clicks(name, regions), expected, rtol=0, atol=1e-12)
+        assert np.allclose(metrics.from_clicks(name, regions[:1]), metrics.distance(csr, regions[:1])[0])
+        assert expected.max() > 0 and (expected[regions] == 0).all()
+    assert len(metrics._from_region) == 2 * len(regions)  # one search per (metric, region)
+    assert (metrics.from_clicks("edge", np.array([], np.int64)) == FAR).all()
 
 
 def test_one_segmenter_on_two_frames_in_turn_answers_as_fresh_ones(setup):

@@ -26,7 +26,7 @@ from engine.errors import PromptError
 from engine.segment.classic_cut import CutParams, make_seeds, solve
 from engine.segment.classic_features import GeodesicMetrics
 from engine.segment.classic_graph import RegionGraph, build_region_graph
-from engine.segment.classic_refine import RefineParams, refine
+from engine.segment.classic_refine import RefineParams, neighbour_contrast, refine
 from engine.types import Embedding, Prompt, Proposal, check_quality
 
 WORKING_LONG_SIDE = 1440
@@ -54,7 +54,7 @@ class ClassicSegmenter:
         self.refine = refine if refine is not None else RefineParams()
         # Called with each correction click's acceptance rows (`classic_fit --accept`).
         self.collect = None
-        self._last: tuple[dict, RegionGraph, GeodesicMetrics] | None = None
+        self._last: tuple[dict, RegionGraph, GeodesicMetrics, tuple[np.ndarray, np.ndarray]] | None = None
 
     def prepare(self, frame: np.ndarray, quality: float) -> Embedding:
         """Precompute the region graph of ``frame`` (H×W×3 uint8 RGB) at ``quality``."""
@@ -85,16 +85,18 @@ class ClassicSegmenter:
             meta={"working_height": work_h, "working_width": work_w, "superpixels": graph.count},
         )
 
-    def _graph(self, embedding: Embedding) -> tuple[RegionGraph, GeodesicMetrics]:
-        """The region graph and geodesic metrics of ``embedding``, kept for the last one:
-        the clicks on a frame come one after another on the same embedding."""
+    def _graph(self, embedding: Embedding) -> tuple[RegionGraph, GeodesicMetrics, tuple[np.ndarray, np.ndarray]]:
+        """The region graph, geodesic metrics and pixel contrasts (`neighbour_contrast`)
+        of ``embedding``, kept for the last one: the clicks on a frame come one after
+        another on the same embedding."""
         cached = self._last
         if cached is not None and cached[0] is embedding.arrays:
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
         graph = RegionGraph.from_arrays(embedding.arrays)
         metrics = GeodesicMetrics(graph, (embedding.arrays["border_edge"], embedding.arrays["border_colour"]))
-        self._last = (embedding.arrays, graph, metrics)
-        return graph, metrics
+        contrast = neighbour_contrast(graph.lab)
+        self._last = (embedding.arrays, graph, metrics, contrast)
+        return graph, metrics, contrast
 
     def predict(self, embedding: Embedding, prompt: Prompt) -> Proposal:
         """Segment ``prompt`` on a prepared frame; one candidate mask, best first."""
@@ -106,7 +108,7 @@ class ClassicSegmenter:
             raise PromptError(f"expected a Prompt, got {type(prompt).__name__}")
         height, width = embedding.frame_size
         prompt.check_inside(height, width)
-        graph, metrics = self._graph(embedding)
+        graph, metrics, contrast = self._graph(embedding)
         work_h, work_w = graph.labels.shape
         work_prompt = prompt.scaled(work_w / width, work_h / height)
         seeds = make_seeds(graph, work_prompt.points, work_prompt.labels, work_prompt.box)
@@ -123,7 +125,7 @@ class ClassicSegmenter:
             regions = (graph.labels, graph.neighbours, graph.mean_lab, foreground)
             work_mask = refine(
                 work_mask, regions, graph.lab, graph.colour_index, graph.palette.shape[0],
-                work_prompt.points, work_prompt.labels, box, self.refine,
+                work_prompt.points, work_prompt.labels, box, self.refine, contrast,
             )
         if box is not None:
             x0, y0, x1, y1 = np.round(box).astype(int).tolist()

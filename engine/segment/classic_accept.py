@@ -23,6 +23,11 @@ the first and middle frames and iseg-dev), target: the superpixel's majority lab
 ground truth, weighted by its size, over click states of the clicker driving this model
 (DAgger rounds, `--rounds 3`). On its 634k rows, flipping nothing labels 87.5% of the
 candidate area right, the cut's own flips 89.0%, the model 91.8%.
+
+They were fitted under the earlier pixel refinement (`classic_refine` band 5, smoothness
+4, no clicked-superpixel constraint). Refitting under the current one gives close weights
+(618k rows: keep 87.5%, cut 88.7%, model 91.8%) that do no better: NoC@90 10.90 against
+10.75 on the fit frames, 13.65 against 13.60 on iseg-dev; so these stay.
 """
 
 from __future__ import annotations

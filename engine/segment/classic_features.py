@@ -86,15 +86,38 @@ class GeodesicMetrics:
         edge_cost = 0.05 + np.sqrt(graph.edge_contrast) / 10.0
         colour_cost = 0.05 + np.linalg.norm(graph.mean_lab[i] - graph.mean_lab[j], axis=1) / 10.0
         rows, cols = np.concatenate([i, j]), np.concatenate([j, i])
-        self.edge = csr_matrix((np.concatenate([edge_cost, edge_cost]), (rows, cols)), shape=(n, n))
-        self.colour = csr_matrix((np.concatenate([colour_cost, colour_cost]), (rows, cols)), shape=(n, n))
+        # float64, the dtype scipy's dijkstra works in, so that it does not copy per call.
+        self.edge = csr_matrix((np.concatenate([edge_cost, edge_cost]).astype(np.float64), (rows, cols)), shape=(n, n))
+        self.colour = csr_matrix(
+            (np.concatenate([colour_cost, colour_cost]).astype(np.float64), (rows, cols)), shape=(n, n)
+        )
+        # Single-source distances per (metric, region), kept for the clicks to come.
+        self._from_region: dict[tuple[str, int], np.ndarray] = {}
         if border is None:
             seeds = np.flatnonzero(graph.border > 0)
             border = (self.distance(self.edge, seeds)[0], self.distance(self.colour, seeds)[0])
         self.edge_border, self.colour_border = border
         self._pattern = (rows, cols, n)
         self._edges = (i, j, edge_cost, colour_cost)
-        self.star_metric = "likelihood"
+
+    def from_clicks(self, metric: str, regions: np.ndarray) -> np.ndarray:
+        """n float64 distance along ``metric`` ("edge" or "colour") to the nearest of
+        ``regions`` (int ids; FAR everywhere if empty).
+
+        The minimum of single-source distances, each computed once per embedding: a click
+        adds one search per metric instead of all clicks being searched again.
+        """
+        n = self._pattern[2]
+        if len(regions) == 0:
+            return np.full(n, FAR)
+        csr = self.edge if metric == "edge" else self.colour
+        found = []
+        for region in np.asarray(regions).tolist():
+            key = (metric, region)
+            if key not in self._from_region:
+                self._from_region[key] = self.distance(csr, np.array([region]))[0]
+            found.append(self._from_region[key])
+        return np.minimum.reduce(found)
 
     def within(self, regions: np.ndarray):
         """(edge csr, colour csr) of the subgraph induced by ``regions`` (c int ids), its
@@ -119,7 +142,7 @@ class GeodesicMetrics:
         from scipy.sparse import csr_matrix
 
         rows, cols, n = self._pattern
-        return csr_matrix((np.concatenate([costs, costs]), (rows, cols)), shape=(n, n))
+        return csr_matrix((np.concatenate([costs, costs]).astype(np.float64), (rows, cols)), shape=(n, n))
 
     @staticmethod
     def distance(csr, seeds: np.ndarray, parents: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -157,15 +180,16 @@ def click_features(
 
     previous: n float in [0, 1], each region's foreground fraction in the previous mask,
     or None; when given it seeds the colour models.
-    The parent array is the edge-metric shortest-path tree from the positive clicks
-    (-9999 for roots and unreachable regions), used for geodesic star convexity.
+    The parent array is the shortest-path tree from the positive clicks along the colour
+    posterior metric (-9999 for roots and unreachable regions), used for geodesic star
+    convexity.
     """
     n = graph.count
     pos, neg = seeds.positive, seeds.negative
-    edge_pos, parent = metrics.distance(metrics.edge, pos, parents=True)
-    edge_neg, _ = metrics.distance(metrics.edge, neg)
-    colour_pos, _ = metrics.distance(metrics.colour, pos)
-    colour_neg, _ = metrics.distance(metrics.colour, neg)
+    edge_pos = metrics.from_clicks("edge", pos)
+    edge_neg = metrics.from_clicks("edge", neg)
+    colour_pos = metrics.from_clicks("colour", pos)
+    colour_neg = metrics.from_clicks("colour", neg)
     if seeds.outside_box is not None:
         outside = np.flatnonzero(seeds.outside_box | (graph.border > 0))
         edge_border, _ = metrics.distance(metrics.edge, outside)
@@ -223,14 +247,12 @@ def click_features(
     i, j = graph.edges[:, 0], graph.edges[:, 1]
     lik_cost = 0.02 + np.abs(posterior[i] - posterior[j])
     lik = metrics.with_costs(lik_cost)
-    lik_pos, lik_parent = metrics.distance(lik, pos, parents=True)
+    lik_pos, parent = metrics.distance(lik, pos, parents=True)
     lik_neg, _ = metrics.distance(lik, neg)
     border_ids = np.flatnonzero((graph.border > 0) | (seeds.outside_box if seeds.outside_box is not None else False))
     lik_border, _ = metrics.distance(lik, border_ids)
     lik_bg = np.minimum(lik_neg, lik_border + 0.5)
     lik_vote = np.clip(lik_bg - lik_pos, -2, 2)
-    if metrics.star_metric == "likelihood":
-        parent = lik_parent
 
     logd = np.log1p
     features = np.stack(

@@ -8,8 +8,14 @@ pixels within `RefineParams.band` of its boundary are relabelled by a pixel grap
   inside and just outside the band (the colours the boundary actually separates), plus a
   pull towards the coarse label that grows with the distance from the coarse boundary;
 - smoothness: 4-connected contrast-sensitive Potts on the working-resolution Lab image;
-- the pixels around each click and outside a box are hard constraints; pixels beyond
-  the band keep their coarse label and act as fixed neighbours.
+- hard constraints: the pixels around each click and, with ``click_region``, the whole
+  superpixel it lands in (the superpixel cut already gave it the click's label; without
+  this the band cut fills a one-superpixel correction back in from all sides), and the
+  pixels outside a box; pixels beyond the band keep their coarse label and act as fixed
+  neighbours.
+
+The band, smoothness and click constraints were chosen by NoC on the held-out
+davis16-train10 frames (`engine.evaluation.iseg.FIT_POSITIONS`, never scored).
 
 Only the band becomes graph nodes (a few thousand to tens of thousands), so this costs a
 few milliseconds.
@@ -28,12 +34,13 @@ INF = 1e9
 class RefineParams:
     """Band half-width and weights, in working-resolution pixels."""
 
-    band: int = 5
+    band: int = 7
     ring: int = 10
-    smoothness: float = 4.0
+    smoothness: float = 6.0
     colour_weight: float = 1.0
     pull: float = 1.0
-    click_radius: int = 2
+    click_radius: int = 4
+    click_region: bool = True  # hold each clicked superpixel's band pixels to its click's label
     claim: float = 4.0
     claim_radius: float = 8.0
     claim_colour: float = 12.0
@@ -55,12 +62,14 @@ def refine(
     labels: np.ndarray,
     box: np.ndarray | None,
     params: RefineParams,
+    contrast: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Move the boundary of ``coarse`` to pixel precision.
 
     coarse: h×w bool superpixel mask; lab: h×w×3 uint8 Lab; colour_index: h×w uint8.
     points: N×2 float (x, y) working pixels; labels: N int (1 include, 0 exclude).
     box: (x0, y0, x1, y1) working pixels or None.
+    contrast: `neighbour_contrast` of ``lab``, when the caller keeps it per frame.
     Returns an h×w bool mask (a new array).
     """
     import cv2
@@ -68,12 +77,13 @@ def refine(
 
     height, width = coarse.shape
     mask = coarse.copy()
-    if not coarse.any():
+    rows = np.flatnonzero(coarse.any(axis=1))
+    if len(rows) == 0:
         return mask
+    cols = np.flatnonzero(coarse.any(axis=0))
     margin = params.band + params.ring + 2
-    ys, xs = np.nonzero(coarse)
-    y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, height)
-    x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, width)
+    y0, y1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, height)
+    x0, x1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin + 1, width)
     roi = mask[y0:y1, x0:x1]
     fg = roi.astype(np.uint8)
     # Distances to the coarse boundary; zero padding is avoided so the frame edge is not
@@ -91,54 +101,66 @@ def refine(
     fg_hist = np.bincount(ci[inner], minlength=palette_size) + 1.0
     bg_hist = np.bincount(ci[outer], minlength=palette_size) + 1.0
     log_ratio = np.log(fg_hist / fg_hist.sum()) - np.log(bg_hist / bg_hist.sum())
-    data = params.colour_weight * log_ratio[ci] + params.pull * signed / params.band
-    lab_roi = lab[y0:y1, x0:x1].astype(np.float32)
-    if params.local_weight > 0:
-        data = data + params.local_weight * _local_gaussians(lab_roi, inner, outer, params)
-    if params.neighbour_weight > 0 and regions is not None:
-        region_labels, neighbours, mean_lab, region_fg = regions
-        data = data + params.neighbour_weight * _neighbour_match(
-            lab_roi, band, region_labels[y0:y1, x0:x1], neighbours, mean_lab, region_fg, params
-        )
-
+    # Everything below is computed on the band's pixels only (the ROI is the object's
+    # whole bounding box; the band is a thin ring in it).
+    band_y, band_x = np.nonzero(band)
+    count = len(band_y)
+    data = params.colour_weight * log_ratio[ci[band_y, band_x]] + params.pull * signed[band_y, band_x] / params.band
+    lab_crop = lab[y0:y1, x0:x1]
+    if params.local_weight > 0 or params.neighbour_weight > 0:
+        lab_roi = lab_crop.astype(np.float32)
+        if params.local_weight > 0:
+            data = data + params.local_weight * _local_gaussians(lab_roi, inner, outer, params)[band_y, band_x]
+        if params.neighbour_weight > 0 and regions is not None:
+            region_labels, neighbours, mean_lab, region_fg = regions
+            data = data + params.neighbour_weight * _neighbour_match(
+                lab_roi, band, region_labels[y0:y1, x0:x1], neighbours, mean_lab, region_fg, params
+            )[band_y, band_x]
     if params.claim > 0:
-        data = data + _click_claims(lab_roi, points, labels, (x0, y0), params)
+        data = data + _click_claims(lab_crop, points, labels, (x0, y0), params)[band_y, band_x]
 
     node = np.full(roi.shape, -1, np.int64)
-    count = int(band.sum())
-    node[band] = np.arange(count)
-    source = np.maximum(data[band], 0).astype(np.float64)
-    sink = np.maximum(-data[band], 0).astype(np.float64)
+    node[band_y, band_x] = np.arange(count)
+    source = np.maximum(data, 0).astype(np.float64)
+    sink = np.maximum(-data, 0).astype(np.float64)
 
+    # 4-neighbour pairs with at least one pixel in the band, in row-major order.
+    across, down = contrast if contrast is not None else neighbour_contrast(lab_crop)
+    if contrast is not None:
+        across, down = across[y0:y1, x0 : x1 - 1], down[y0 : y1 - 1, x0:x1]
     pairs = []
-    for a_sl, b_sl in (
-        ((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
-        ((slice(None, -1), slice(None)), (slice(1, None), slice(None))),
+    for a_sl, b_sl, dy, dx, squared in (
+        ((slice(None), slice(None, -1)), (slice(None), slice(1, None)), 0, 1, across),
+        ((slice(None, -1), slice(None)), (slice(1, None), slice(None)), 1, 0, down),
     ):
-        diff = lab_roi[a_sl] - lab_roi[b_sl]
-        pairs.append((a_sl, b_sl, (diff * diff).sum(axis=2)))
-    mean_sq = np.mean([p[2][band[p[0]] | band[p[1]]].mean() for p in pairs])
+        ya, xa = np.nonzero(band[a_sl] | band[b_sl])
+        yb, xb = ya + dy, xa + dx
+        pairs.append((node[ya, xa], node[yb, xb], roi[ya, xa], roi[yb, xb], squared[ya, xa]))
+    mean_sq = np.mean([p[4].mean() for p in pairs])
     beta = 1.0 / (2.0 * max(float(mean_sq), 1e-6))
 
     graph = maxflow.Graph[float](count, 4 * count)
     nodes = graph.add_nodes(count)
-    for a_sl, b_sl, sq in pairs:
+    for na, nb, fg_a, fg_b, sq in pairs:
         weight = params.smoothness * np.exp(-beta * sq)
-        na, nb = node[a_sl], node[b_sl]
         both = (na >= 0) & (nb >= 0)
         graph.add_edges(nodes[na[both]], nodes[nb[both]], weight[both], weight[both])
         # A band pixel next to a fixed pixel pays the edge if it takes the other label.
-        for mine, other, other_fg in ((na, nb, roi[b_sl]), (nb, na, roi[a_sl])):
-            edge = (mine >= 0) & (other < 0)
+        for mine, other, other_fg in ((na, nb, fg_b), (nb, na, fg_a)):
+            edge = other < 0
             ids = mine[edge]
             np.add.at(source, ids, np.where(other_fg[edge], weight[edge], 0))
             np.add.at(sink, ids, np.where(other_fg[edge], 0, weight[edge]))
 
     r = params.click_radius
+    region_roi = regions[0][y0:y1, x0:x1] if params.click_region and regions is not None else None
     for (px, py), label in zip(np.asarray(points, np.float64).reshape(-1, 2), labels):
         cx, cy = int(round(px)) - x0, int(round(py)) - y0
         sl = node[max(cy - r, 0) : max(cy + r + 1, 0), max(cx - r, 0) : max(cx + r + 1, 0)]
         ids = sl[sl >= 0]
+        if region_roi is not None and 0 <= cy < region_roi.shape[0] and 0 <= cx < region_roi.shape[1]:
+            held = node[band & (region_roi == region_roi[cy, cx])]
+            ids = np.concatenate([ids, held])
         if label == 1:
             source[ids] = INF
             sink[ids] = 0
@@ -147,19 +169,29 @@ def refine(
             source[ids] = 0
     if box is not None:
         bx0, by0, bx1, by1 = np.round(np.asarray(box)).astype(int).tolist()
-        yy, xx = np.nonzero(band)
-        outside = (xx + x0 < bx0) | (xx + x0 >= bx1) | (yy + y0 < by0) | (yy + y0 >= by1)
-        sink[node[yy[outside], xx[outside]]] = INF
+        outside = (band_x + x0 < bx0) | (band_x + x0 >= bx1) | (band_y + y0 < by0) | (band_y + y0 >= by1)
+        sink[node[band_y[outside], band_x[outside]]] = INF
     graph.add_grid_tedges(nodes, source, sink)
     graph.maxflow()
-    roi[band] = ~graph.get_grid_segments(nodes)
+    roi[band_y, band_x] = ~graph.get_grid_segments(nodes)
     return mask
+
+
+def neighbour_contrast(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Lab differences between 4-neighbours of ``lab`` (h×w×3): (h×(w-1) float32
+    to the right, (h-1)×w float32 below)."""
+    lab = lab.astype(np.float32)
+    across = lab[:, :-1] - lab[:, 1:]
+    down = lab[:-1] - lab[1:]
+    return (across * across).sum(axis=2), (down * down).sum(axis=2)
 
 
 def _click_claims(
     lab_roi: np.ndarray, points: np.ndarray, labels: np.ndarray, origin: tuple[int, int], params: RefineParams
 ) -> np.ndarray:
     """ROI-sized float32 log-odds: each click pulls nearby pixels of its colour to its label.
+
+    lab_roi: the ROI's h×w×3 Lab (uint8 or float); origin: its (x0, y0) in the frame.
 
     The simulated (and the real) user clicks in the middle of a wrong strip; the pixels
     around the click that look like the clicked one are most likely wrong the same way.
@@ -178,7 +210,7 @@ def _click_claims(
         xa, xb = max(cx - reach, 0), min(cx + reach + 1, width)
         yy, xx = np.mgrid[ya:yb, xa:xb]
         spatial = ((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * params.claim_radius**2)
-        diff = lab_roi[ya:yb, xa:xb] - lab_roi[cy, cx]
+        diff = lab_roi[ya:yb, xa:xb].astype(np.float32) - lab_roi[cy, cx].astype(np.float32)
         colour = (diff * diff).sum(axis=2) / (2 * params.claim_colour**2)
         pull = params.claim * np.exp(-(spatial + colour))
         window = claims[ya:yb, xa:xb]
