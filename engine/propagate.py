@@ -154,6 +154,10 @@ class Propagator:
     ) -> None:
         self.segmenter = segmenter
         self.params = params or default_params(segmenter.name if segmenter is not None else None)
+        # Tracked seed points drift onto the background now and then, unlike a person's
+        # clicks: a segmenter that holds its clicks harder gets its seed-point variant.
+        for_seeds = getattr(segmenter, "for_seeds", None)
+        self._seed_segmenter = for_seeds() if callable(for_seeds) else segmenter
         self._embed = embed
         self._cancel = threading.Event()
         self._lock = threading.Lock()
@@ -295,7 +299,7 @@ class Propagator:
         """A lazy ``prompt -> Proposal`` on ``frame``: the embedding is made on first use."""
         if self.segmenter is None or self.params.step.mode == "warp":
             return None
-        segmenter = self.segmenter
+        segmenter = self._seed_segmenter
         cache: list[Embedding] = []
 
         def predict(prompt: Prompt):

@@ -153,3 +153,15 @@ def test_a_correction_changes_only_the_area_around_its_click():
     assert not mask[120, 250]
     assert mask_iou(mask & (XX < 160), left) > 0.85
     assert np.count_nonzero(mask & right) < 0.2 * np.count_nonzero(right)
+
+
+def test_the_seed_variant_shares_embeddings_and_holds_only_a_small_square(prepared):
+    """Propagation's seed points go through `for_seeds`: same model and embeddings, but a
+    point's whole superpixel is not held (a drifted seed must not eat into the object)."""
+    segmenter, embedding, disc = prepared
+    seeds = segmenter.for_seeds()
+    assert (seeds.name, seeds.model, seeds.params) == (segmenter.name, segmenter.model, segmenter.params)
+    assert segmenter.refine.click_region and not seeds.refine.click_region
+    assert seeds.refine.click_radius < segmenter.refine.click_radius
+    mask = seeds.predict(embedding, prompt([(150, 120)], [1])).mask(0)
+    assert mask_iou(mask, disc) > 0.9
