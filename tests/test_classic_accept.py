@@ -176,3 +176,17 @@ def test_one_segmenter_on_two_frames_in_turn_answers_as_fresh_ones(setup):
     assert not np.array_equal(fresh[0], fresh[1])
     for got, want in zip(alternating, fresh + fresh):
         assert np.array_equal(got, want)
+
+
+def test_a_click_after_an_empty_mask_takes_the_cut_as_a_first_click_would(setup):
+    """An empty previous mask (a propagated object that vanished) has no boundary to
+    measure the click's depth from: no NaN features, and the click segments the object."""
+    import warnings
+
+    segmenter, embedding, _, disc = setup
+    empty = np.full((1, 256, 256), -10.0, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        points = np.array([[150, 120]], np.float32)
+        mask = segmenter.predict(embedding, Prompt(points, np.array([1], np.int32), None, empty)).mask(0)
+    assert mask_iou(mask, disc) > 0.9

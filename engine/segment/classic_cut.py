@@ -201,7 +201,9 @@ def accept_by_model(
     collect: when given, called with (candidate ids, their features, the click's label)
     — how `classic_fit` gathers training rows.
     """
-    if seeds.newest is None:
+    if seeds.newest is None or not before.any() or before.all():
+        # No previous object (or nothing outside it): nothing to keep, and no boundary to
+        # measure a click's depth from; the cut's answer stands, as for a first click.
         return after
     region, label, x, y = seeds.newest
     if before[region] == bool(label):
