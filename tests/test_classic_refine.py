@@ -24,9 +24,7 @@ def blocks_scene():
 
 def run(coarse, regions, lab, colour_index, points, labels, **changes):
     params = dataclasses.replace(RefineParams(), **changes)
-    count = int(regions.max()) + 1
-    region_info = (regions, np.full((count, 1), -1), np.zeros((count, 3), np.float32), np.zeros(count, bool))
-    return refine(coarse, region_info, lab, colour_index, 2, np.array(points, np.float64), np.array(labels), None, params)
+    return refine(coarse, regions, lab, colour_index, 2, np.array(points, np.float64), np.array(labels), None, params)
 
 
 def test_the_clicked_superpixel_keeps_the_clicks_label():

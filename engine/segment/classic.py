@@ -138,9 +138,8 @@ class ClassicSegmenter:
             foreground, confidence = result.foreground, result.logodds
         work_mask = foreground[graph.labels]
         if self.refine.band > 0 and foreground.any():
-            regions = (graph.labels, graph.neighbours, graph.mean_lab, foreground)
             work_mask = refine(
-                work_mask, regions, graph.lab, graph.colour_index, graph.palette.shape[0],
+                work_mask, graph.labels, graph.lab, graph.colour_index, graph.palette.shape[0],
                 work_prompt.points, work_prompt.labels, box, self.refine, contrast,
             )
         if box is not None:

@@ -44,17 +44,11 @@ class RefineParams:
     claim: float = 4.0
     claim_radius: float = 8.0
     claim_colour: float = 12.0
-    local_weight: float = 0.0
-    neighbour_weight: float = 0.0
-    neighbour_sigma: float = 10.0
-    neighbour_self: bool = True
-    local_window: int = 31
-    local_floor: float = 25.0
 
 
 def refine(
     coarse: np.ndarray,
-    regions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    regions: np.ndarray | None,
     lab: np.ndarray,
     colour_index: np.ndarray,
     palette_size: int,
@@ -66,7 +60,8 @@ def refine(
 ) -> np.ndarray:
     """Move the boundary of ``coarse`` to pixel precision.
 
-    coarse: h×w bool superpixel mask; lab: h×w×3 uint8 Lab; colour_index: h×w uint8.
+    coarse: h×w bool superpixel mask; regions: h×w int superpixel labels (for
+    ``click_region``) or None; lab: h×w×3 uint8 Lab; colour_index: h×w uint8.
     points: N×2 float (x, y) working pixels; labels: N int (1 include, 0 exclude).
     box: (x0, y0, x1, y1) working pixels or None.
     contrast: `neighbour_contrast` of ``lab``, when the caller keeps it per frame.
@@ -107,15 +102,6 @@ def refine(
     count = len(band_y)
     data = params.colour_weight * log_ratio[ci[band_y, band_x]] + params.pull * signed[band_y, band_x] / params.band
     lab_crop = lab[y0:y1, x0:x1]
-    if params.local_weight > 0 or params.neighbour_weight > 0:
-        lab_roi = lab_crop.astype(np.float32)
-        if params.local_weight > 0:
-            data = data + params.local_weight * _local_gaussians(lab_roi, inner, outer, params)[band_y, band_x]
-        if params.neighbour_weight > 0 and regions is not None:
-            region_labels, neighbours, mean_lab, region_fg = regions
-            data = data + params.neighbour_weight * _neighbour_match(
-                lab_roi, band, region_labels[y0:y1, x0:x1], neighbours, mean_lab, region_fg, params
-            )[band_y, band_x]
     if params.claim > 0:
         data = data + _click_claims(lab_crop, points, labels, (x0, y0), params)[band_y, band_x]
 
@@ -125,9 +111,8 @@ def refine(
     sink = np.maximum(-data, 0).astype(np.float64)
 
     # 4-neighbour pairs with at least one pixel in the band, in row-major order.
-    across, down = contrast if contrast is not None else neighbour_contrast(lab_crop)
-    if contrast is not None:
-        across, down = across[y0:y1, x0 : x1 - 1], down[y0 : y1 - 1, x0:x1]
+    across, down = contrast if contrast is not None else neighbour_contrast(lab)
+    across, down = across[y0:y1, x0 : x1 - 1], down[y0 : y1 - 1, x0:x1]
     pairs = []
     for a_sl, b_sl, dy, dx, squared in (
         ((slice(None), slice(None, -1)), (slice(None), slice(1, None)), 0, 1, across),
@@ -153,7 +138,7 @@ def refine(
             np.add.at(sink, ids, np.where(other_fg[edge], 0, weight[edge]))
 
     r = params.click_radius
-    region_roi = regions[0][y0:y1, x0:x1] if params.click_region and regions is not None else None
+    region_roi = regions[y0:y1, x0:x1] if params.click_region and regions is not None else None
     for (px, py), label in zip(np.asarray(points, np.float64).reshape(-1, 2), labels):
         cx, cy = int(round(px)) - x0, int(round(py)) - y0
         sl = node[max(cy - r, 0) : max(cy + r + 1, 0), max(cx - r, 0) : max(cx + r + 1, 0)]
@@ -220,64 +205,3 @@ def _click_claims(
         else:
             np.copyto(window, np.minimum(window, -pull), where=pull > np.abs(window))
     return claims
-
-
-def _local_gaussians(lab_roi: np.ndarray, inner: np.ndarray, outer: np.ndarray, params: RefineParams) -> np.ndarray:
-    """ROI float32 log-likelihood ratio of local isotropic Gaussians (fg from ``inner``, bg
-    from ``outer`` pixels within a ``local_window`` box): the object's colour next to each
-    boundary pixel, which varies along the boundary where a global model cannot."""
-    import cv2
-
-    size = (params.local_window, params.local_window)
-    sq = (lab_roi * lab_roi).sum(axis=2)
-    out = []
-    for region in (inner, outer):
-        weight = region.astype(np.float32)
-        count = cv2.boxFilter(weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-        total = cv2.boxFilter(lab_roi * weight[..., None], -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-        total_sq = cv2.boxFilter(sq * weight, -1, size, normalize=False, borderType=cv2.BORDER_CONSTANT)
-        safe = np.maximum(count, 1.0)
-        mean = total / safe[..., None]
-        var = np.maximum(total_sq / safe - (mean * mean).sum(axis=2), 0) / 3 + params.local_floor
-        diff = lab_roi - mean
-        loglik = -(diff * diff).sum(axis=2) / (2 * var) - 1.5 * np.log(var)
-        out.append(np.where(count > 3, loglik, np.nan))
-    ratio = out[0] - out[1]
-    return np.clip(np.nan_to_num(ratio, nan=0.0), -10, 10).astype(np.float32)
-
-
-def _neighbour_match(
-    lab_roi: np.ndarray,
-    band: np.ndarray,
-    labels_roi: np.ndarray,
-    neighbours: np.ndarray,
-    mean_lab: np.ndarray,
-    region_fg: np.ndarray,
-    params: RefineParams,
-) -> np.ndarray:
-    """ROI float32 log-odds from comparing each band pixel with the mean colours of its
-    superpixel's neighbours on either side of the coarse boundary.
-
-    A superpixel that straddles the true boundary holds pixels of both kinds; each one is
-    sent to the side whose adjacent region it looks like.
-    """
-    out = np.zeros(band.shape, np.float32)
-    ys, xs = np.nonzero(band)
-    own = labels_roi[ys, xs]
-    cand = neighbours[own]  # p×D, -1 padded
-    if params.neighbour_self:
-        cand = np.concatenate([own[:, None], cand], axis=1)
-    valid = cand >= 0
-    safe = np.where(valid, cand, 0)
-    colours = mean_lab[safe]  # p×D×3
-    diff = colours - lab_roi[ys, xs][:, None, :]
-    dist = (diff * diff).sum(axis=2)
-    fg = region_fg[safe]
-    big = np.float32(1e9)
-    d_fg = np.where(valid & fg, dist, big).min(axis=1)
-    d_bg = np.where(valid & ~fg, dist, big).min(axis=1)
-    both = (d_fg < big) & (d_bg < big)
-    score = np.zeros(len(ys), np.float32)
-    score[both] = np.clip((d_bg[both] - d_fg[both]) / (2 * params.neighbour_sigma**2), -10, 10)
-    out[ys, xs] = score
-    return out
