@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from engine.openmp import configure_openmp  # noqa: E402
+
+configure_openmp()
 
 
 def make_corpus(root: Path, count: int, frames: int) -> tuple[list[str], Path]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from engine.errors import FramewiseError
+from engine.openmp import configure_openmp
 
 EXIT_USAGE = 2
 
@@ -119,8 +119,7 @@ def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser
 def main(argv: list[str] | None = None, extra_modules: tuple[str, ...] = ()) -> int:
     """Run one command. ``extra_modules`` add commands from outside the engine (the UI adds
     ``annotate`` this way, so that `engine` never imports `ui`)."""
-    # Before torch is imported: spinning OpenMP threads starve everything else on small CPUs.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    configure_openmp()  # before torch is imported
     parser = build_parser(extra_modules)
     args = parser.parse_args(argv)
     from engine import commands

@@ -351,18 +351,22 @@ def test_fast_decoder_equals_the_stock_decoder(tiny_model, grid):
     prompt_encoder = tiny_model.prompt_encoder
     no_mask = prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, grid, grid)
     # (points, with a mask input, multimask); later cases reuse the frame cache of the first.
-    cases = [(1, False, True), (3, False, False), (3, True, False), (1, True, True)]
+    # Prompt tokens = 5 output tokens + points + 1 padding point: the cases take both the
+    # token-side attention (fewer tokens than channels per head) and the image-side one.
+    cases = [(1, False, True), (3, False, False), (3, True, False), (1, True, True), (12, True, False), (2, False, False)]
+    token_counts = [5 + points + 1 for points, _, _ in cases]
+    assert min(token_counts) < fast._head_channels <= max(token_counts)
     with torch.inference_mode():
         for points, masked, multimask in cases:
             coords = torch.rand(1, points, 2, generator=generator) * 1000
             labels = torch.randint(0, 2, (1, points), generator=generator)
             sparse, _ = prompt_encoder(points=(coords, labels), boxes=None, masks=None)
             mask_logits = torch.randn(1, 1, 4 * grid, 4 * grid, generator=generator)
-            dense = prompt_encoder.mask_downscaling(mask_logits) if masked else None
+            dense = prompt_encoder.mask_downscaling(mask_logits)
             want_masks, want_iou = tiny_model.mask_decoder(
                 features, pe, sparse, dense if masked else no_mask, multimask
             )
-            masks, iou = fast.decode(features, pe, sparse, dense, multimask)
+            masks, iou = fast.decode(features, pe, sparse, mask_logits if masked else None, multimask)
             assert masks.shape == want_masks.shape == (1, 3 if multimask else 1, 4 * grid, 4 * grid)
             torch.testing.assert_close(masks, want_masks, atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(iou, want_iou, atol=1e-5, rtol=1e-4)

@@ -127,10 +127,10 @@ class SamSegmenter:
         prompt.check_inside(height, width)
         grid = features.shape[-1]
         sparse = self._embed_sparse(prompt, side, input_size, (height, width))
-        dense = self._embed_dense(prompt.mask_input, grid)
+        mask_input = self._mask_input(prompt.mask_input, grid)
         ambiguous = len(prompt.points) == 1 and prompt.box is None and prompt.mask_input is None
         pe = self._dense_positional_encoding(grid)
-        low_res, iou = self.decoder.decode(features, pe, sparse, dense, multimask=ambiguous)
+        low_res, iou = self.decoder.decode(features, pe, sparse, mask_input, multimask=ambiguous)
         order = torch.argsort(iou[0], descending=True)
         low_res = low_res[:, order]
         native = low_res[0].float().cpu().numpy()  # K×4g×4g
@@ -200,9 +200,8 @@ class SamSegmenter:
         sparse, _ = self.sam.prompt_encoder(points=points, boxes=boxes, masks=None)
         return sparse
 
-    def _embed_dense(self, mask_input: np.ndarray | None, grid: int) -> torch.Tensor | None:
-        """1×256×g×g embedding of the previous pass's logits; None for "no mask"."""
-        prompt_encoder = self.sam.prompt_encoder
+    def _mask_input(self, mask_input: np.ndarray | None, grid: int) -> torch.Tensor | None:
+        """The previous pass's logits as 1×1×4g×4g, the decoder's grid; None for "no mask"."""
         if mask_input is None:
             return None
         logits = np.asarray(mask_input, np.float32)
@@ -217,7 +216,7 @@ class SamSegmenter:
         if tensor.shape[-2:] != (size, size):
             shrink = tensor.shape[-1] > size
             tensor = F.interpolate(tensor, (size, size), mode="bilinear", align_corners=False, antialias=shrink)
-        return prompt_encoder.mask_downscaling(tensor)
+        return tensor
 
     def _dense_positional_encoding(self, grid: int) -> torch.Tensor:
         """1×256×g×g positional encoding of the token grid (``get_dense_pe`` at g = 64)."""

@@ -1,22 +1,30 @@
-"""SAM's mask decoder, computed the same way with less memory traffic on the CPU.
+"""SAM's mask decoder, computed the same way with less work and memory traffic on the CPU.
 
-A click at quality 1.0 is dominated by the decoder (~1.7 GMAC over 4096 image tokens), and
-on a CPU much of its time goes to copies and element-wise passes over 4096×256 tensors
-rather than to arithmetic. Same weights and the same equations as
+A click at quality 1.0 is dominated by the decoder (~1.7 GMAC over 4096 image tokens as
+written in ``segment_anything``), and on a CPU a pass over a 4096×256 tensor costs about as
+much as a 4096×256×64 product. Same weights and the same equations as
 ``segment_anything.modeling.MaskDecoder`` + ``TwoWayTransformer`` (batch of one), with:
 
 - no ``repeat_interleave`` copies of the image embedding and positional encoding;
-- ``keys + pe`` computed once per block instead of twice;
-- per frame, the image-side projections of the first block (keys/values of the
-  token-to-image attention, queries of the image-to-token attention) are computed once and
-  reused by every click without a mask input: they do not depend on the prompt;
+- per frame, the first block's image-side projections (keys/values of the token-to-image
+  attention, queries of the image-to-token attention) are computed once and reused by every
+  click: the prompt only adds a term to them. Without a mask input that term is a constant
+  vector (the "no mask" embedding, projected); with one, the mask embedding ends in a 1×1
+  convolution from 16 channels, so its projection is a 16-channel product instead of a
+  256-channel one over the 4096 tokens;
+- in later stages, ``proj(keys + pe)`` as ``keys·Wᵀ + (pe·Wᵀ + b)``, the bracket a matrix
+  kept per grid size, and all of a stage's image-side projections in one product;
+- while the prompt has fewer tokens than a head has channels, the later attentions project
+  on the token side instead (`sam_attend`): about half the arithmetic of those stages;
+- output-projection biases folded into the previous LayerNorm's shift, so that the residual
+  and the output projection of the image-to-token attention are one ``addmm``;
 - the two stride-2 transposed convolutions of the output upscaling written as matrix
   products on token-major data (a 2×2 stride-2 transposed convolution is a per-token linear
   map), with the channel LayerNorm as a fused ``layer_norm`` over the last axis, and the
   hypernetwork product taken before the pixel shuffle, so that only K mask channels are
   rearranged instead of 32 feature channels.
 
-`tests/test_sam.py` checks it against the stock decoder.
+`tests/test_sam.py` checks it against the stock decoder, on both attention paths.
 """
 
 from __future__ import annotations
@@ -29,6 +37,15 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from segment_anything.modeling.transformer import Attention
 
+from engine.segment.sam_attend import (
+    attend,
+    heads,
+    image_to_token_update,
+    image_to_token_weights,
+    image_to_token_weights_projected,
+    token_to_image,
+)
+
 
 @dataclass
 class FrameCache:
@@ -36,38 +53,52 @@ class FrameCache:
 
     features: torch.Tensor  # 1×C×g×g, the tensor this cache belongs to
     image: torch.Tensor  # N×C image tokens
-    pe: torch.Tensor  # N×C dense positional encoding
-    keys: torch.Tensor  # N×C image tokens + "no mask" embedding
-    keys_pe: torch.Tensor  # N×C keys + pe
-    t2i_k: torch.Tensor  # heads×N×d, first block, token-to-image keys
-    t2i_v: torch.Tensor  # heads×N×d, first block, token-to-image values
-    i2t_q: torch.Tensor  # heads×N×d, first block, image-to-token queries
+    # N×P, the first block's image-side projections of image (+ pe), without bias or mask
+    # term: [token-to-image keys | token-to-image values | image-to-token queries].
+    first: torch.Tensor
 
 
-def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """L×(h·d) -> h×L×d."""
-    return x.view(x.shape[0], heads, -1).transpose(0, 1)
+@dataclass(frozen=True)
+class ImageSide:
+    """The projections of the image tokens that one attention stage takes, as one product.
+
+    Columns [token-to-image keys | token-to-image values | image-to-token queries] for a
+    two-way block, [keys | values] for the final attention. Keys and queries see
+    ``keys + pe``, values ``keys``; so ``projections = keys·weight + pe·pe_weight + bias``
+    where ``pe_weight`` is ``weight`` with the value columns zeroed, and the pe term joins
+    the bias as one N×P matrix per grid (the pe depends on the grid only).
+    """
+
+    weight: torch.Tensor  # C×P, the projections' Wᵀ side by side
+    pe_weight: torch.Tensor  # C×P
+    bias: torch.Tensor  # P, the biases, less ``shift·weight``
+    splits: tuple[int, ...]
+    heads: tuple[int, ...]
 
 
-def _attend(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``Attention.forward`` on already projected, head-separated q, k, v; returns Lq×C."""
-    if k.shape[1] < q.shape[1]:
-        # Image-to-token: 4096 queries over ~7 keys. A softmax along a short last axis is
-        # ~30× slower on the CPU than along a long inner one, so the scores are built
-        # transposed (keys × queries) and normalised over the key axis.
-        scores = (k @ q.transpose(1, 2)) / math.sqrt(q.shape[-1])
-        out = torch.softmax(scores, dim=1).transpose(1, 2) @ v
-    else:
-        scores = (q @ k.transpose(1, 2)) / math.sqrt(q.shape[-1])
-        out = torch.softmax(scores, dim=-1) @ v
-    return attention.out_proj(out.transpose(0, 1).reshape(q.shape[1], -1))
+def _image_side(attentions: list[tuple[Attention, str]], shift: torch.Tensor) -> ImageSide:
+    """``attentions``: (attention, "k" | "v" | "q") in column order; ``shift`` (C,): what the
+    stored keys carry on top of the true keys (a bias folded in earlier, see `_transformer`)."""
+    linears = [getattr(attention, f"{which}_proj") for attention, which in attentions]
+    weight = torch.cat([lin.weight.detach().T for lin in linears], dim=1)
+    pe_weight = torch.cat(
+        [lin.weight.detach().T * (which != "v") for lin, (_, which) in zip(linears, attentions)], dim=1
+    )
+    bias = torch.cat([lin.bias.detach() for lin in linears]) - shift @ weight
+    splits = tuple(lin.weight.shape[0] for lin in linears)
+    return ImageSide(weight.contiguous(), pe_weight.contiguous(), bias, splits, tuple(a.num_heads for a, _ in attentions))
+
+
+def _split_heads(projections: torch.Tensor, side: ImageSide) -> list[torch.Tensor]:
+    """N×P -> per projection h×N×d views."""
+    return [heads(part, count) for part, count in zip(projections.split(side.splits, dim=1), side.heads)]
 
 
 class FastMaskDecoder:
     """Mask decoding for one prompt at a time: `decode` ≡ ``sam.mask_decoder`` (batch of one).
 
-    The upscaling weights are rearranged at construction: build it after the model is on
-    its device. One frame cache (the last features decoded) is kept.
+    Weights are rearranged at construction: build it after the model is on its device.
+    One frame cache (the last features decoded) and one pe cache per grid size are kept.
     """
 
     def __init__(self, sam: Sam) -> None:
@@ -75,41 +106,81 @@ class FastMaskDecoder:
         self.decoder = sam.mask_decoder
         self.transformer = self.decoder.transformer
         self._cache: FrameCache | None = None
+        self._grids: dict[int, tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]] = {}
+        with torch.no_grad():
+            self._prepare_upscaling()
+            self._prepare_transformer()
+
+    def _prepare_upscaling(self) -> None:
         up1, norm, _, up2, _ = self.decoder.output_upscaling
-        channels = up1.weight.shape[0]
         # ConvTranspose2d weight in×out×2×2: out[o, 2i+a, 2j+b] = x[:, i, j] · W[:, o, a, b],
         # as an in×(2·2·out) matrix: each token row becomes 4 sub-pixel rows of `out` channels.
         # Biases repeated per sub-pixel, to be added inside the matrix product.
-        self._up1 = (up1.weight.permute(0, 2, 3, 1).reshape(channels, -1).detach(), up1.bias.detach().repeat(4))
-        self._up2 = (
-            up2.weight.permute(0, 2, 3, 1).reshape(up2.weight.shape[0], -1).detach(),
-            up2.bias.detach().repeat(4),
-        )
+        self._up1 = (up1.weight.permute(0, 2, 3, 1).reshape(up1.weight.shape[0], -1), up1.bias.repeat(4))
+        self._up2 = (up2.weight.permute(0, 2, 3, 1).reshape(up2.weight.shape[0], -1), up2.bias.repeat(4))
         self._norm = norm
+
+    def _prepare_transformer(self) -> None:
+        """Fold biases so that each image-side stage is one matrix product.
+
+        Every block ends with ``keys = norm4(keys + out_proj(o))``. The stored keys carry
+        the next block's ``out_proj`` bias b' on top of the true keys (added by the LayerNorm's
+        shift β + b', or for the first block by the keys' construction), so the residual
+        and the output projection are one ``addmm(stored, o, Woᵀ)``; the next block's
+        projections subtract b'·W from their biases.
+        """
+        layers = self.transformer.layers
+        out_bias = [layer.cross_attn_image_to_token.out_proj.bias.detach() for layer in layers]
+        zero = torch.zeros_like(out_bias[0])
+        self._norm4 = [
+            (layer.norm4.weight, layer.norm4.bias + (out_bias[i + 1] if i + 1 < len(layers) else zero), layer.norm4.eps)
+            for i, layer in enumerate(layers)
+        ]
+        self._out = [layer.cross_attn_image_to_token.out_proj.weight.detach().T.contiguous() for layer in layers]
+        self._sides = [
+            _image_side(
+                [(layer.cross_attn_token_to_image, "k"), (layer.cross_attn_token_to_image, "v"), (layer.cross_attn_image_to_token, "q")],
+                zero if i == 0 else out_bias[i],
+            )
+            for i, layer in enumerate(layers)
+        ]
+        final = self.transformer.final_attn_token_to_image
+        self._sides.append(_image_side([(final, "k"), (final, "v")], zero))
+        self._shifts = [zero, *out_bias[1:], zero]  # per stage, on the stored keys it reads
+        t2i = layers[0].cross_attn_token_to_image
+        self._head_channels = t2i.internal_dim // t2i.num_heads
+        # The mask embedding: a conv stack whose last layer is a 1×1 conv 16 -> C, so the
+        # first block's projections see it through (W·W₃)ᵀ, a 16-row matrix.
+        *self._mask_stack, last = self.sam.prompt_encoder.mask_downscaling
+        w3, b3 = last.weight.detach()[:, :, 0, 0].T.contiguous(), last.bias.detach()  # 16×C, C
+        no_mask = self.sam.prompt_encoder.no_mask_embed.weight.detach()[0]
+        first = self._sides[0]
+        self._mask_out = (w3, b3 + out_bias[0])
+        self._no_mask = no_mask + out_bias[0]
+        self._through = w3 @ first.weight  # 16×P
+        self._offset = b3 @ first.weight + first.bias
+        self._constant = no_mask @ first.weight + first.bias
+
+    def _grid(self, pe: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(pe tokens N×C, per later stage the N×P matrix pe·pe_weight + bias) for ``pe``."""
+        grid = pe.shape[-1]
+        cached = self._grids.get(grid)
+        if cached is None or cached[0] is not pe:
+            tokens = pe[0].flatten(1).transpose(0, 1).contiguous()
+            biases = [torch.addmm(side.bias, tokens, side.pe_weight) for side in self._sides[1:]]
+            cached = self._grids[grid] = (pe, tokens, biases)
+        return cached[1], cached[2]
 
     def frame_cache(self, features: torch.Tensor, pe: torch.Tensor) -> FrameCache:
         """The cache of ``features`` (1×C×g×g), computed on first use."""
         cache = self._cache
         if cache is not None and cache.features is features:
             return cache
+        pe_tokens, _ = self._grid(pe)
         image = features[0].flatten(1).transpose(0, 1).contiguous()  # N×C
-        pe_tokens = pe[0].flatten(1).transpose(0, 1).contiguous()
-        no_mask = self.sam.prompt_encoder.no_mask_embed.weight  # 1×C
-        keys = image + no_mask
-        keys_pe = keys + pe_tokens
-        block = self.transformer.layers[0]
-        t2i, i2t = block.cross_attn_token_to_image, block.cross_attn_image_to_token
-        cache = FrameCache(
-            features=features,
-            image=image,
-            pe=pe_tokens,
-            keys=keys,
-            keys_pe=keys_pe,
-            t2i_k=_heads(t2i.k_proj(keys_pe), t2i.num_heads),
-            t2i_v=_heads(t2i.v_proj(keys), t2i.num_heads),
-            i2t_q=_heads(i2t.q_proj(keys_pe), i2t.num_heads),
-        )
-        self._cache = cache
+        side = self._sides[0]
+        first = torch.addmm(image @ side.weight, pe_tokens, side.pe_weight)
+        cache = self._cache = FrameCache(features=features, image=image, first=first)
         return cache
 
     @torch.inference_mode()
@@ -118,34 +189,49 @@ class FastMaskDecoder:
         features: torch.Tensor,
         pe: torch.Tensor,
         sparse: torch.Tensor,
-        dense: torch.Tensor | None,
+        mask_input: torch.Tensor | None,
         multimask: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-resolution mask logits 1×K×4g×4g and predicted IoUs 1×K.
 
         features: 1×C×g×g image embedding; pe: 1×C×g×g dense positional encoding;
-        sparse: 1×T×C point/box embeddings; dense: 1×C×g×g mask-input embedding, or None
-        for "no mask" (then the frame cache serves the first block).
+        sparse: 1×T×C point/box embeddings; mask_input: 1×1×4g×4g logits of a previous pass
+        (what ``prompt_encoder.mask_downscaling`` embeds), or None for "no mask".
         """
         cache = self.frame_cache(features, pe)
         decoder = self.decoder
         output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
         tokens = torch.cat([output_tokens, sparse[0]], dim=0)  # T×C
-        if dense is None:
-            keys = cache.keys
-        else:
-            keys = cache.image + dense[0].flatten(1).transpose(0, 1)
-        queries, keys = self._transformer(tokens, keys, cache, first_cached=dense is None)
+        keys, first = self._first_block(cache, mask_input)
+        queries, keys = self._transformer(tokens, keys, first, self._grid(pe))
         masks = self._masks(queries, keys, features.shape[-1], multimask)
         iou = decoder.iou_prediction_head(queries[0])
         iou = iou[1:] if multimask else iou[:1]
         return masks[None], iou[None]
 
+    def _first_block(self, cache: FrameCache, mask_input: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stored keys N×C (image + mask embedding + the first out_proj bias) and the first
+        block's image-side projections N×P."""
+        if mask_input is None:
+            return cache.image + self._no_mask, cache.first + self._constant
+        h = mask_input
+        for layer in self._mask_stack:
+            h = layer(h)
+        h = h[0].flatten(1).transpose(0, 1)  # N×16, the mask embedding before its 1×1 conv
+        w3, b3 = self._mask_out
+        return torch.addmm(cache.image + b3, h, w3), torch.addmm(cache.first + self._offset, h, self._through)
+
     def _transformer(
-        self, tokens: torch.Tensor, keys: torch.Tensor, cache: FrameCache, first_cached: bool
+        self, tokens: torch.Tensor, keys: torch.Tensor, first: torch.Tensor, grid: tuple[torch.Tensor, list[torch.Tensor]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``TwoWayTransformer.forward``: (queries T×C, keys N×C)."""
-        pe = cache.pe
+        """``TwoWayTransformer.forward`` from stored keys: (queries T×C, keys N×C).
+
+        With fewer tokens than channels per head, the attentions after the first block
+        project on the token side (`sam_attend`); else the image tokens are projected, all
+        of a stage's projections in one product.
+        """
+        pe, pe_biases = grid
+        token_side = tokens.shape[0] < self._head_channels
         queries = tokens
         for index, block in enumerate(self.transformer.layers):
             q = queries[None]
@@ -157,27 +243,33 @@ class FastMaskDecoder:
             queries = block.norm1(queries)
 
             t2i, i2t = block.cross_attn_token_to_image, block.cross_attn_image_to_token
-            if index == 0 and first_cached:
-                keys_pe, t2i_k, t2i_v, i2t_q = cache.keys_pe, cache.t2i_k, cache.t2i_v, cache.i2t_q
+            image_side = index == 0 or not token_side
+            if image_side:
+                side = self._sides[index]
+                projections = first if index == 0 else torch.addmm(pe_biases[index - 1], keys, side.weight)
+                t2i_k, t2i_v, i2t_q = _split_heads(projections, side)
+                t2i_q = heads(t2i.q_proj(queries + tokens), t2i.num_heads)
+                attended = t2i.out_proj(attend(t2i_q, t2i_k, t2i_v))
             else:
                 keys_pe = keys + pe
-                t2i_k = _heads(t2i.k_proj(keys_pe), t2i.num_heads)
-                t2i_v = _heads(t2i.v_proj(keys), t2i.num_heads)
-                i2t_q = _heads(i2t.q_proj(keys_pe), i2t.num_heads)
-            t2i_q = _heads(t2i.q_proj(queries + tokens), t2i.num_heads)
-            queries = block.norm2(queries + _attend(t2i, t2i_q, t2i_k, t2i_v))
+                attended = token_to_image(t2i, queries + tokens, keys_pe, keys, self._shifts[index])
+            queries = block.norm2(queries + attended)
             queries = block.norm3(queries + block.mlp(queries))
 
-            i2t_k = _heads(i2t.k_proj(queries + tokens), i2t.num_heads)
-            i2t_v = _heads(i2t.v_proj(queries), i2t.num_heads)
-            keys = block.norm4(keys + _attend(i2t, i2t_q, i2t_k, i2t_v))
+            if image_side:
+                weights = image_to_token_weights_projected(i2t_q, heads(i2t.k_proj(queries + tokens), i2t.num_heads))
+            else:
+                weights = image_to_token_weights(i2t, queries + tokens, keys_pe, self._shifts[index])
+            residual = image_to_token_update(i2t, weights, queries, keys)
+            keys = F.layer_norm(residual, keys.shape[-1:], *self._norm4[index])
 
         final = self.transformer.final_attn_token_to_image
-        keys_pe = keys + pe
-        q = _heads(final.q_proj(queries + tokens), final.num_heads)
-        k = _heads(final.k_proj(keys_pe), final.num_heads)
-        v = _heads(final.v_proj(keys), final.num_heads)
-        queries = self.transformer.norm_final_attn(queries + _attend(final, q, k, v))
+        if token_side:
+            attended = token_to_image(final, queries + tokens, keys + pe, keys, self._shifts[-1])
+        else:
+            k, v = _split_heads(torch.addmm(pe_biases[-1], keys, self._sides[-1].weight), self._sides[-1])
+            attended = final.out_proj(attend(heads(final.q_proj(queries + tokens), final.num_heads), k, v))
+        queries = self.transformer.norm_final_attn(queries + attended)
         return queries, keys
 
     def _masks(self, queries: torch.Tensor, keys: torch.Tensor, grid: int, multimask: bool) -> torch.Tensor:
