@@ -113,6 +113,18 @@ def test_fit_accept_on_a_small_davis_folder(tmp_path):
     assert report["model"] > report["keep"] and report["model"] >= report["cut"], report
 
 
+def test_fit_positions_option_keeps_the_scored_frames_out():
+    """``classic_fit --positions`` parses fractions and refuses the frames the evaluation scores."""
+    import argparse
+
+    from engine.segment.classic_fit import _positions
+
+    assert _positions("0.125,0.25,0.875") == (0.125, 0.25, 0.875)
+    for bad in ("0.5", "0,0.25", "1.5", "a,b"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _positions(bad)
+
+
 DAVIS = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shared" / "data" / "davis16-train10"
 
 

@@ -17,17 +17,18 @@ against the neighbours already of the click's label; the geodesic distances from
 clicked region through the candidates. A logistic model says whether flipping it is
 right, and the accepted superpixels connected to the clicked one flip.
 
-`ACCEPT_WEIGHTS` were fitted by ``python -m engine.segment.classic_fit DAVIS --accept`` on
-the held-out davis16-train10 frames (1/4 and 3/4 of each sequence; the evaluation scores
-the first and middle frames and iseg-dev), target: the superpixel's majority label in the
-ground truth, weighted by its size, over click states of the clicker driving this model
-(DAgger rounds, `--rounds 3`). On its 634k rows, flipping nothing labels 87.5% of the
-candidate area right, the cut's own flips 89.0%, the model 91.8%.
+`ACCEPT_WEIGHTS` were fitted by ``python -m engine.segment.classic_fit DAVIS --accept
+--rounds 2 --positions 0.125,0.25,0.375,0.625,0.75,0.875`` on 60 held-out davis16-train10
+frames (six per sequence; the evaluation scores the first and middle frames and
+iseg-dev), target: the superpixel's majority label in the ground truth, weighted by its
+size, over click states of the clicker driving this model (DAgger rounds: the zone rule's
+rollout, then the first model's). On its 1.27M rows, flipping nothing labels 87.7% of the
+candidate area right, the cut's own flips 88.8%, the model 91.6%.
 
-They were fitted under the earlier pixel refinement (`classic_refine` band 5, smoothness
-4, no clicked-superpixel constraint). Refitting under the current one gives close weights
-(618k rows: keep 87.5%, cut 88.7%, model 91.8%) that do no better: NoC@90 10.90 against
-10.75 on the fit frames, 13.65 against 13.60 on iseg-dev; so these stay.
+The earlier weights came from 20 frames (1/4 and 3/4 of each sequence, 3 rounds) under
+the earlier pixel refinement. Against them, NoC@85 / NoC@90 went 10.10 / 13.60 → 9.93 /
+13.53 on iseg-dev and 8.95 / 12.20 → 8.35 / 11.55 on the scored davis16-train10 frames.
+Three rounds tie with two on the 60 fit frames (NoC@90 11.82 / 11.83), so two are kept.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ ACCEPT_FEATURES = (
     "flip_depth_sq",
     "lab_target",
 )
-ACCEPT_WEIGHTS = np.array([2.2015, 0.7125, 1.0587, -0.3074, 0.0300, -1.3476, 0.1097, -0.2917, 0.1663, -0.4255, -0.1051, -0.1946, -0.5152, 0.3156, -0.2954, -0.2315, -0.1312])
+ACCEPT_WEIGHTS = np.array([2.6998, 0.5382, 0.9350, -0.4758, 0.0366, -1.2601, 0.0915, 0.0145, 0.0890, -0.3638, -0.3464, -0.1225, -0.3993, 0.3225, -0.2539, -0.1591, -0.1424])
 
 
 def candidates(graph: RegionGraph, before: np.ndarray, newest: tuple[int, int, float, float], scale: float) -> np.ndarray:

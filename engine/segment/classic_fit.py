@@ -152,9 +152,16 @@ def collect(
     return tuple(np.concatenate(part) for part in zip(*rows))
 
 
-def collect_accept(data_dir: str | Path, weights: np.ndarray | None, max_clicks: int = 20, quiet: bool = False):
+def collect_accept(
+    data_dir: str | Path,
+    weights: np.ndarray | None,
+    max_clicks: int = 20,
+    quiet: bool = False,
+    positions: tuple[float, ...] | None = None,
+):
     """Acceptance rows (`classic_accept`) of every correction click of the clicker on the
-    held-out frames: (rows×F features, rows targets, rows weights).
+    held-out frames (``positions``, by default `FIT_POSITIONS`): (rows×F features, rows
+    targets, rows weights).
 
     weights: the acceptance model to roll out with (`CutParams.accept = "model"`), or None
     for the zone rule. Target: 1 where flipping the candidate to the click's label agrees
@@ -171,7 +178,7 @@ def collect_accept(data_dir: str | Path, weights: np.ndarray | None, max_clicks:
         params = CutParams(accept="model", accept_weights=tuple(float(v) for v in weights))
     segmenter = ClassicSegmenter(params)
     rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for item in tqdm(list_items(data_dir, FIT_POSITIONS), file=sys.stderr, disable=quiet):
+    for item in tqdm(list_items(data_dir, positions or FIT_POSITIONS), file=sys.stderr, disable=quiet):
         frame, gt = load_item(item)
         obj = gt > 128
         if not obj.any():
@@ -191,7 +198,9 @@ def collect_accept(data_dir: str | Path, weights: np.ndarray | None, max_clicks:
     return tuple(np.concatenate(part) for part in zip(*rows))
 
 
-def fit_accept(data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool = False) -> tuple[np.ndarray, dict]:
+def fit_accept(
+    data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool = False, positions: tuple[float, ...] | None = None
+) -> tuple[np.ndarray, dict]:
     """(`classic_accept.ACCEPT_WEIGHTS` fitted from scratch, a report): a rollout with the
     zone rule, then ``rounds - 1`` rollouts with the model fitted so far, each fit on all
     rows so far. The report gives, over the last fit's rows, the fraction of the candidate
@@ -204,7 +213,7 @@ def fit_accept(data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool 
     report: dict = {}
     flips = ACCEPT_FEATURES.index("cut_flips")
     for round_index in range(rounds):
-        parts.append(collect_accept(data_dir, weights, quiet=quiet))
+        parts.append(collect_accept(data_dir, weights, quiet=quiet, positions=positions))
         x, y, w = (np.concatenate(p) for p in zip(*parts))
         weights = fit_logistic(x, np.zeros(len(x)), y, w, l2)
         right = y > 0.5
@@ -219,6 +228,21 @@ def fit_accept(data_dir: str | Path, rounds: int, l2: float = 1e-3, quiet: bool 
     return weights, report
 
 
+def _positions(text: str) -> tuple[float, ...]:
+    """``0.125,0.25`` -> (0.125, 0.25); scored positions (0, 0.5) are refused."""
+    import argparse
+
+    from engine.evaluation.iseg import DAVIS_POSITIONS
+
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"positions must be comma-separated fractions, got {text!r}") from None
+    if any(not 0.0 <= v < 1.0 for v in values) or set(values) & set(DAVIS_POSITIONS):
+        raise argparse.ArgumentTypeError(f"positions must lie in [0, 1) and leave out the scored {DAVIS_POSITIONS}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -229,11 +253,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init", choices=("neutral", "current"), default="neutral",
                         help="weights of the first rollout: colour models only, or UNARY_WEIGHTS")
     parser.add_argument("--accept", action="store_true", help="fit classic_accept.ACCEPT_WEIGHTS instead")
+    parser.add_argument("--positions", type=_positions, default=None,
+                        help="frames of each sequence to fit on, as fractions of its length, "
+                        "e.g. 0.125,0.25,0.375,0.625,0.75,0.875 (default: FIT_POSITIONS); "
+                        "keep 0 and 0.5 out, the evaluation scores them")
     args = parser.parse_args(argv)
     if args.accept:
         from engine.segment.classic_accept import ACCEPT_FEATURES
 
-        weights, _ = fit_accept(args.data_dir, args.rounds, args.l2)
+        weights, _ = fit_accept(args.data_dir, args.rounds, args.l2, positions=args.positions)
         for name, value in zip(ACCEPT_FEATURES, weights):
             print(f"    {value: .4f},  # {name}")
         return
@@ -247,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         weights[FEATURE_NAMES.index("llr_near")] = 1.0
     parts = []
     for round_index in range(args.rounds):
-        parts.append(collect(args.data_dir, weights, seed=round_index))
+        parts.append(collect(args.data_dir, weights, seed=round_index, positions=args.positions))
         x, offset, y, w = (np.concatenate(p) for p in zip(*parts))
         weights = fit_logistic(x, offset, y, w, args.l2)
         print(f"round {round_index}: {len(x)} rows", file=sys.stderr)

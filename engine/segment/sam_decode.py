@@ -124,10 +124,11 @@ class FastMaskDecoder:
         """Fold biases so that each image-side stage is one matrix product.
 
         Every block ends with ``keys = norm4(keys + out_proj(o))``. The stored keys carry
-        the next block's ``out_proj`` bias b' on top of the true keys (added by the LayerNorm's
-        shift β + b', or for the first block by the keys' construction), so the residual
-        and the output projection are one ``addmm(stored, o, Woᵀ)``; the next block's
-        projections subtract b'·W from their biases.
+        the next block's ``out_proj`` bias b' on top of the true keys (added by the
+        LayerNorm's shift β + b', or for the first block by the keys' construction), so
+        the residual and the output projection are one product onto the stored keys
+        (`sam_attend.image_to_token_update`); the next block's projections subtract b'·W
+        from their biases.
         """
         layers = self.transformer.layers
         out_bias = [layer.cross_attn_image_to_token.out_proj.bias.detach() for layer in layers]
@@ -136,7 +137,6 @@ class FastMaskDecoder:
             (layer.norm4.weight, layer.norm4.bias + (out_bias[i + 1] if i + 1 < len(layers) else zero), layer.norm4.eps)
             for i, layer in enumerate(layers)
         ]
-        self._out = [layer.cross_attn_image_to_token.out_proj.weight.detach().T.contiguous() for layer in layers]
         self._sides = [
             _image_side(
                 [(layer.cross_attn_token_to_image, "k"), (layer.cross_attn_token_to_image, "v"), (layer.cross_attn_image_to_token, "q")],
