@@ -21,9 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from engine.openmp import configure_openmp  # noqa: E402
-
-configure_openmp()
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def make_corpus(root: Path, count: int, frames: int) -> tuple[list[str], Path]:

@@ -8,6 +8,7 @@ FW=".venv/bin/framewise"
 DATA="${FRAMEWISE_DATA:-../shared/data}"
 OUT=benchmarks/results
 mkdir -p "$OUT"
+export OMP_WAIT_POLICY=PASSIVE
 
 for what in decode click encode; do $FW bench "$what" --out "$OUT/bench_$what.json"; done
 .venv/bin/python benchmarks/ui_stall.py --out "$OUT/ui_stall.json"

@@ -6,13 +6,6 @@ segment_anything's own SamPredictor are those of the real models.
 
 from __future__ import annotations
 
-import os
-
-# With OpenMP's default spin-waiting, torch's 2 threads slow down ~50× when other processes
-# share the cores (a CI box, or this suite run in parallel with others): 60 s instead of 11.
-# Only effective if torch is not imported yet; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import pickle
 import shutil
 

@@ -29,7 +29,6 @@ much as a 4096×256×64 product. Same weights and the same equations as
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +55,8 @@ class FrameCache:
     # N×P, the first block's image-side projections of image (+ pe), without bias or mask
     # term: [token-to-image keys | token-to-image values | image-to-token queries].
     first: torch.Tensor
+    # (stored keys N×C, first-block projections N×P) without a mask input, on first use.
+    no_mask: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,9 @@ class FastMaskDecoder:
         """Stored keys N×C (image + mask embedding + the first out_proj bias) and the first
         block's image-side projections N×P."""
         if mask_input is None:
-            return cache.image + self._no_mask, cache.first + self._constant
+            if cache.no_mask is None:
+                cache.no_mask = (cache.image + self._no_mask, cache.first + self._constant)
+            return cache.no_mask
         h = mask_input
         for layer in self._mask_stack:
             h = layer(h)
