@@ -243,7 +243,7 @@ class LocalExecutor:
                     item.runs += 1
                     in_flight[future] = item
                 if broken and not in_flight:
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    _discard(pool)
                     pool = self._new_pool()
                     continue
                 wait(list(in_flight), return_when=FIRST_COMPLETED)
@@ -270,10 +270,21 @@ class LocalExecutor:
                         else:
                             suspects.append(item)
                 if dead:
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    _discard(pool)
                     pool = self._new_pool()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _discard(pool) -> None:
+    """Drop a broken ``ProcessPoolExecutor`` without waiting on it: its surviving
+    processes are killed first. ``shutdown(wait=True)`` on a pool whose process was killed
+    can hang forever in CPython 3.11 (gh-125451: the management thread and shutdown wait on
+    each other), which once froze a whole run."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def add_executor_options(parser) -> None:
