@@ -41,3 +41,32 @@ def test_the_clicked_superpixel_keeps_the_clicks_label():
     square = np.zeros_like(hole)
     square[42 - 4 : 42 + 5, 66 - 4 : 66 + 5] = True  # RefineParams.click_radius = 4
     assert filled[hole & ~square].all() and not filled[square].any()
+
+
+def two_sided_scene():
+    """A rectangle whose colours swap sides: on the left (3/4 of it) a red object on a
+    blue ground, on the right a blue object on a red ground; Lab noise σ = 10. The coarse
+    mask is the rectangle grown by 4 px all round."""
+    yy, xx = np.mgrid[:H, :W]
+    truth = (xx >= 30) & (xx < 100) & (yy >= 25) & (yy < 70)
+    left = (xx < 85)[..., None]
+    red, blue = np.array([120, 170, 150]), np.array([90, 130, 90])
+    clean = np.where(truth[..., None], np.where(left, red, blue), np.where(left, blue, red))
+    noisy = clean + np.random.default_rng(0).normal(0, 10, clean.shape)
+    lab = np.clip(noisy, 0, 255).astype(np.uint8)
+    colour_index = (clean[..., 0] == 90).astype(np.uint8)
+    coarse = (xx >= 26) & (xx < 104) & (yy >= 21) & (yy < 74)
+    return lab, colour_index, coarse, truth
+
+
+def test_local_colour_models_find_an_edge_the_global_model_reads_backwards():
+    lab, colour_index, coarse, truth = two_sided_scene()
+    points, labels = [[60, 45]], [1]
+    refined = run(coarse, None, lab, colour_index, points, labels)
+    assert np.array_equal(refined, truth)
+    # One pair of ring histograms for the whole object says red is object and blue is
+    # ground, which is backwards on the right: there the band cut strays from the edge.
+    global_only = run(coarse, None, lab, colour_index, points, labels, local_weight=0.0, colour_weight=1.0)
+    wrong = (global_only ^ truth).sum()
+    assert wrong > 300
+    assert (global_only ^ truth)[:, 85:].sum() > 0.8 * wrong

@@ -34,8 +34,12 @@ WORKING_LONG_SIDE = 1440
 # propagation. Held superpixels and a 9×9 square make a tracked point that drifted onto the
 # background eat into the object frame after frame (tests/test_propagate.py: IoU 0.59
 # instead of 0.86 after 21 frames), and the wider, smoother band chosen for clicks costs
-# propagation 1.2 J&F on davis16-train10 (62.5 against 63.7).
-SEED_REFINE = {"click_region": False, "click_radius": 2, "band": 5, "smoothness": 4.0}
+# propagation 1.2 J&F on davis16-train10 (62.5 against 63.7). The local colour models
+# (`classic_refine._local_colour`) were fitted for clicks and are not measured on
+# propagation yet: seeds keep the object-wide histograms alone.
+SEED_REFINE = {
+    "click_region": False, "click_radius": 2, "band": 5, "smoothness": 4.0, "local_weight": 0.0, "colour_weight": 1.0,
+}
 LOGIT_SIDE = 256
 LOGIT_RANGE = 10.0
 

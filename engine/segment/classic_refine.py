@@ -4,9 +4,13 @@ Superpixel boundaries miss the true edge by a pixel or two and cannot follow str
 thinner than a superpixel, which caps IoU on small objects. After the superpixel cut, the
 pixels within `RefineParams.band` of its boundary are relabelled by a pixel graph cut:
 
-- data term: colour log-likelihood ratio of palette models fitted to two rings just
-  inside and just outside the band (the colours the boundary actually separates), plus a
-  pull towards the coarse label that grows with the distance from the coarse boundary;
+- data term: colour log-likelihood ratios of models fitted to two rings just inside and
+  just outside the band (the colours the boundary actually separates), plus a pull
+  towards the coarse label that grows with the distance from the coarse boundary. One
+  pair of palette histograms covers the whole object; local Gaussians (`_local_colour`)
+  fitted to the ring pixels within ``local_sigma`` of each band pixel say what *this*
+  stretch of boundary separates, where the object's colours against the ground differ
+  from side to side (a person's face against the sky, their legs against the grass);
 - smoothness: 4-connected contrast-sensitive Potts on the working-resolution Lab image;
 - hard constraints: the pixels around each click and, with ``click_region``, the whole
   superpixel it lands in (the superpixel cut already gave it the click's label; without
@@ -15,7 +19,9 @@ pixels within `RefineParams.band` of its boundary are relabelled by a pixel grap
   neighbours.
 
 The band, smoothness and click constraints were chosen by NoC on the held-out
-davis16-train10 frames (`engine.evaluation.iseg.FIT_POSITIONS`, never scored).
+davis16-train10 frames (`engine.evaluation.iseg.FIT_POSITIONS`, never scored); the local
+models' weights on those and on the frames at 1/8, 3/8, 5/8 and 7/8 of each sequence
+(NoC@90 on those 60 frames 11.84 → 10.67 against the global histograms alone).
 
 Only the band becomes graph nodes (a few thousand to tens of thousands), so this costs a
 few milliseconds.
@@ -37,13 +43,17 @@ class RefineParams:
     band: int = 7
     ring: int = 10
     smoothness: float = 6.0
-    colour_weight: float = 1.0
+    colour_weight: float = 0.5
     pull: float = 1.0
     click_radius: int = 4
     click_region: bool = True  # hold each clicked superpixel's band pixels to its click's label
     claim: float = 4.0
     claim_radius: float = 8.0
     claim_colour: float = 12.0
+    local_weight: float = 2.0  # the local colour models' log-likelihood ratio
+    local_sigma: float = 24.0  # their reach along the boundary
+    local_clip: float = 6.0
+    local_floor: float = 16.0  # variance added to each Lab channel (uint8 units²)
 
 
 def refine(
@@ -102,6 +112,8 @@ def refine(
     count = len(band_y)
     data = params.colour_weight * log_ratio[ci[band_y, band_x]] + params.pull * signed[band_y, band_x] / params.band
     lab_crop = lab[y0:y1, x0:x1]
+    if params.local_weight > 0:
+        data = data + params.local_weight * _local_colour(lab_crop, inner, outer, band_y, band_x, params)
     if params.claim > 0:
         data = data + _click_claims(lab_crop, points, labels, (x0, y0), params)[band_y, band_x]
 
@@ -205,3 +217,45 @@ def _click_claims(
         else:
             np.copyto(window, np.minimum(window, -pull), where=pull > np.abs(window))
     return claims
+
+
+def _local_colour(
+    lab_roi: np.ndarray, inner: np.ndarray, outer: np.ndarray, band_y: np.ndarray, band_x: np.ndarray,
+    params: RefineParams,
+) -> np.ndarray:
+    """Per band pixel float64 foreground log-likelihood ratio under local colour models,
+    clipped to ±``local_clip``.
+
+    Around every point of the ROI, the inner and outer ring pixels within about
+    ``local_sigma`` give a diagonal Gaussian in Lab; their moments are Gaussian-weighted
+    sums on a 4× coarser grid. lab_roi: h×w×3 uint8; inner / outer: h×w bool (the rings);
+    band_y / band_x: the band pixels' int64 ROI coordinates.
+    """
+    import cv2
+
+    step = 4
+    height, width = inner.shape
+    small = (max(1, -(-width // step)), max(1, -(-height // step)))
+    lab = lab_roi.astype(np.float32)
+    sigma = params.local_sigma / step
+    stats = []
+    for ring in (inner, outer):
+        w = ring.astype(np.float32)
+        chans = [w] + [w * lab[..., c] for c in range(3)] + [w * lab[..., c] ** 2 for c in range(3)]
+        moments = np.dstack([cv2.resize(ch, small, interpolation=cv2.INTER_AREA) for ch in chans])
+        moments = cv2.GaussianBlur(moments, (0, 0), sigma)
+        stats.append(moments)
+    gy = np.minimum(band_y // step, small[1] - 1)
+    gx = np.minimum(band_x // step, small[0] - 1)
+    x = lab[band_y, band_x].astype(np.float64)
+    ll = []
+    for moments in stats:
+        m = moments[gy, gx].astype(np.float64)
+        n = np.maximum(m[:, 0], 1e-6)
+        mean = m[:, 1:4] / n[:, None]
+        var = np.maximum(m[:, 4:7] / n[:, None] - mean**2, 0) + params.local_floor
+        ll.append(-0.5 * (((x - mean) ** 2) / var + np.log(var)).sum(axis=1))
+    ratio = np.clip(ll[0] - ll[1], -params.local_clip, params.local_clip)
+    # Where one side has (almost) no ring pixels near, the local model says nothing.
+    support = np.minimum(stats[0][gy, gx, 0], stats[1][gy, gx, 0]) * step * step
+    return ratio * np.minimum(support / 20.0, 1.0)
