@@ -238,10 +238,13 @@ def _local_colour(
     small = (max(1, -(-width // step)), max(1, -(-height // step)))
     lab = lab_roi.astype(np.float32)
     sigma = params.local_sigma / step
+    # Contiguous channel planes: products over strided views cost 5× more.
+    planes = [np.ascontiguousarray(lab[..., c]) for c in range(3)]
+    planes += [plane * plane for plane in planes]
     stats = []
     for ring in (inner, outer):
         w = ring.astype(np.float32)
-        chans = [w] + [w * lab[..., c] for c in range(3)] + [w * lab[..., c] ** 2 for c in range(3)]
+        chans = [w] + [w * plane for plane in planes]
         moments = np.dstack([cv2.resize(ch, small, interpolation=cv2.INTER_AREA) for ch in chans])
         moments = cv2.GaussianBlur(moments, (0, 0), sigma)
         stats.append(moments)
