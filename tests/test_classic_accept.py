@@ -130,14 +130,16 @@ DAVIS = __import__("pathlib").Path(__file__).resolve().parents[1].parent / "shar
 
 @pytest.mark.skipif(not DAVIS.is_dir(), reason=f"evaluation data {DAVIS} absent (../shared/data is not in a fresh clone)")
 def test_on_real_frames_the_model_reaches_090_with_fewer_clicks_than_the_zone_rule():
-    """The middle frame of every davis16-train10 sequence (never used by the fit), driven
-    by the standard clicker: the fitted model needs fewer clicks in all than the zone rule
-    (the rule it replaced, whose corrections leak into look-alike background)."""
+    """The first and middle frames of every davis16-train10 sequence (the scored ones,
+    never used by the fit), driven by the standard clicker: the fitted model needs fewer
+    clicks in all than the zone rule (the rule it replaced, whose corrections leak into
+    look-alike background). On the middle frames alone the margin is 3 clicks (106 / 109),
+    on the first frames 15 (105 / 120)."""
     from engine.evaluation.clicker import noc
     from engine.evaluation.iseg import list_items, load_item, run_image
 
-    items = list_items(DAVIS, (0.5,))
-    assert len(items) == 10
+    items = list_items(DAVIS, (0.0, 0.5))
+    assert len(items) == 20
     clicks = {}
     for accept in ("model", "zone"):
         segmenter = ClassicSegmenter(CutParams(accept=accept))

@@ -4,7 +4,7 @@ import dataclasses
 
 import numpy as np
 
-from engine.segment.classic_refine import RefineParams, refine
+from engine.segment.classic_refine import RefineParams, _ring_moments, refine
 
 H, W, STEP = 96, 132, 12
 
@@ -70,3 +70,18 @@ def test_local_colour_models_find_an_edge_the_global_model_reads_backwards():
     wrong = (global_only ^ truth).sum()
     assert wrong > 300
     assert (global_only ^ truth)[:, 85:].sum() > 0.8 * wrong
+
+
+def test_ring_moments_are_the_per_cell_sums_of_the_ring_pixels():
+    rng = np.random.default_rng(3)
+    lab = rng.integers(0, 256, (18, 23, 3), dtype=np.uint8)
+    ring = rng.random((18, 23)) < 0.3
+    moments = _ring_moments(lab, ring, (5, 6), 4)
+    assert moments.shape == (5, 6, 7) and moments.dtype == np.float32
+    for gy in range(5):
+        for gx in range(6):
+            cell = np.zeros_like(ring)
+            cell[gy * 4 : gy * 4 + 4, gx * 4 : gx * 4 + 4] = True
+            pixels = lab[ring & cell].astype(np.float64)
+            expected = [len(pixels), *pixels.sum(axis=0), *(pixels**2).sum(axis=0)]
+            np.testing.assert_allclose(moments[gy, gx], np.array(expected) / 16, rtol=1e-6)

@@ -37,7 +37,8 @@ UNARY_WEIGHTS = np.array([-6.5384, 0.5293, -0.0253, -0.0106, -0.5546, -0.5400, 0
 class CutParams:
     """Weights of the superpixel energy."""
 
-    smoothness: float = 3.0
+    # 3.5: the lowest NoC@90 over 140 unscored davis16-train10 frames (docs/BENCHMARKS.md)
+    smoothness: float = 3.5
     unary_scale: float = 1.0
     star: bool = True
     local: float = 16.0
