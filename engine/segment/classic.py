@@ -76,7 +76,9 @@ class ClassicSegmenter:
         `SEED_CUT`. Embeddings are shared."""
         import dataclasses
 
-        seeds = ClassicSegmenter(dataclasses.replace(self.params, **SEED_CUT), dataclasses.replace(self.refine, **SEED_REFINE))
+        seeds = ClassicSegmenter(
+            dataclasses.replace(self.params, **SEED_CUT), dataclasses.replace(self.refine, **SEED_REFINE)
+        )
         seeds.collect = self.collect
         return seeds
 

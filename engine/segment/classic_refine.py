@@ -228,14 +228,15 @@ def _local_colour(
 
     Around every point of the ROI, the inner and outer ring pixels within about
     ``local_sigma`` give a diagonal Gaussian in Lab; their moments are summed per 4×4
-    cell (`_ring_moments`, visiting the ring pixels only) and Gaussian-blurred. lab_roi: h×w×3 uint8; inner / outer: h×w bool (the rings);
-    band_y / band_x: the band pixels' int64 ROI coordinates.
+    cell (`_ring_moments`, visiting the ring pixels only) and Gaussian-blurred.
+    lab_roi: h×w×3 uint8; inner / outer: h×w bool (the rings); band_y / band_x: the band
+    pixels' int64 ROI coordinates.
     """
     import cv2
 
     step = 4
     height, width = inner.shape
-    grid = (max(1, -(-height // step)), max(1, -(-width // step)))
+    grid = (-(-height // step), -(-width // step))
     sigma = params.local_sigma / step
     stats = [cv2.GaussianBlur(_ring_moments(lab_roi, ring, grid, step), (0, 0), sigma) for ring in (inner, outer)]
     gy, gx = band_y // step, band_x // step
