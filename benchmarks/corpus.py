@@ -25,15 +25,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def make_corpus(root: Path, count: int, frames: int) -> tuple[list[str], Path]:
-    from engine.samples import write_sample_corpus
+    from engine.demo.samples import write_sample_corpus
 
     return write_sample_corpus(root, [f"clip{number:02d}" for number in range(count)], frames)
 
 
 def run_once(media: list[str], masks: Path, out: Path, kind: str, workers: int) -> dict:
-    from engine.batch import ExecutorOptions
-    from engine.batch_prelabel import prelabel_corpus
-    from engine.prelabel import PrelabelOptions
+    from engine.batch.executors import ExecutorOptions
+    from engine.batch.corpus import prelabel_corpus
+    from engine.batch.prelabel import PrelabelOptions
 
     options = PrelabelOptions(out_dir=str(out), init_masks=str(masks), progress=False)
     start = time.perf_counter()

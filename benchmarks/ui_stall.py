@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", help="also write the JSON result here")
     args = parser.parse_args()
-    from tests.gui import VirtualScreen, click_canvas, drag_canvas, key, pump
+    from tests.ui.gui import VirtualScreen, click_canvas, drag_canvas, key, pump
 
     screen = VirtualScreen()
     os.environ["DISPLAY"] = screen.display

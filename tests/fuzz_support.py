@@ -46,21 +46,17 @@ def build_seeds(folder: Path) -> dict[str, Path]:
     CVAT for video, project.sqlite, an embedding-cache npz. Returns name -> path."""
     import numpy as np
 
-    from engine.editor import Editor
-    from engine.export.coco import to_coco
-    from engine.export.cvat_video import to_cvat_video
-    from engine.export.project_io import dataset_from_project
-    from engine.frames_cache import DiskEmbeddingCache
-    from engine.media import media_info, open_media
+    from engine.editing.editor import Editor
+    from engine.formats.coco import to_coco
+    from engine.formats.cvat_video import to_cvat_video
+    from engine.formats.project_io import dataset_from_project
+    from engine.frames.cache import DiskEmbeddingCache
+    from engine.media.fingerprint import media_info
+    from engine.media.open import open_media
     from engine.ontology import default_ontology
     from engine.project import Project
-    from engine.segment.classic import ClassicSegmenter
-    from engine.session import (
-        SegmenterInfo,
-        events_of_media,
-        session_from_log,
-        write_session,
-    )
+    from engine.segment.classic.segmenter import ClassicSegmenter
+    from engine.sessions.record import SegmenterInfo, events_of_media, session_from_log, write_session
     from engine.types import Embedding
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,7 +112,7 @@ def plain_coco(coco: dict) -> dict:
 
 
 def parse_session(path: Path) -> Any:
-    from engine.session import load_session
+    from engine.sessions.record import load_session
 
     return load_session(path)
 
@@ -128,13 +124,13 @@ def parse_ontology(path: Path) -> Any:
 
 
 def parse_coco(path: Path) -> Any:
-    from engine.export.coco_import import import_coco
+    from engine.formats.coco_import import import_coco
 
     return import_coco(path)
 
 
 def parse_cvat(path: Path) -> Any:
-    from engine.export.cvat_import import import_cvat_video
+    from engine.formats.cvat_import import import_cvat_video
 
     return import_cvat_video(path)
 
@@ -154,7 +150,7 @@ def parse_project(path: Path) -> Any:
 
 def parse_cache(path: Path) -> Any:
     """Load an embedding cache file: a result or None (a miss), never an exception."""
-    from engine.frames_cache import DiskEmbeddingCache
+    from engine.frames.cache import DiskEmbeddingCache
 
     frame = int(path.stem)
     quality = float(path.parent.name[1:])
@@ -170,7 +166,7 @@ def parse_cache(path: Path) -> Any:
 
 
 def parse_checkpoint(path: Path) -> Any:
-    from engine.segment.sam_checkpoint import read_state_dict
+    from engine.segment.sam.checkpoint import read_state_dict
 
     return read_state_dict(str(path))
 
@@ -300,7 +296,7 @@ def fresh_case(work: Path, seed: Path, name: str) -> Path:
 def media_worker() -> None:
     """Loop of the media subprocess: one JSON line per path in, one JSON line per result out."""
     from engine.errors import FramewiseError
-    from engine.media import open_media
+    from engine.media.open import open_media
 
     for line in sys.stdin:
         path = json.loads(line)["path"]

@@ -1,18 +1,7 @@
 import numpy as np
 import pytest
 
-from engine.geometry import (
-    box_to_mask,
-    mask_iou,
-    mask_to_box,
-    mask_to_polygon,
-    mask_to_shape,
-    polygon_area,
-    polygon_from_shapely,
-    polygon_to_mask,
-    polygon_to_shapely,
-    remove_speckle,
-)
+from engine.geometry import box_to_mask, mask_iou, mask_to_box, mask_to_polygon, mask_to_shape, polygon_area, polygon_from_shapely, polygon_to_mask, polygon_to_shapely, remove_speckle
 from engine.types import Box, Polygon
 
 H, W = 120, 160

@@ -1,8 +1,8 @@
 """Security rules (docs/SECURITY.md): untrusted files never run code or write outside their place.
 
-Path confinement of imports is also tested in tests/test_import_coco.py
-(``test_symlinks_out_of_the_folder_are_refused``), tests/test_export_readers.py and
-tests/test_import_cvat_video.py (``test_dtds_and_entities_are_refused``).
+Path confinement of imports is also tested in tests/formats/test_import_coco.py
+(``test_symlinks_out_of_the_folder_are_refused``), tests/formats/test_export_readers.py and
+tests/formats/test_import_cvat_video.py (``test_dtds_and_entities_are_refused``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class _WritesAFile:
 @pytest.mark.parametrize("wrap", ["bare", "in_state_dict"])
 def test_a_pickled_checkpoint_is_refused_and_runs_nothing(tmp_path, wrap):
     torch = pytest.importorskip("torch")
-    from engine.segment.sam_checkpoint import read_state_dict
+    from engine.segment.sam.checkpoint import read_state_dict
 
     target = tmp_path / "owned.txt"
     payload = _WritesAFile(target)
@@ -59,7 +59,7 @@ def test_a_pickled_checkpoint_is_refused_and_runs_nothing(tmp_path, wrap):
 
 # (file, rule) -> why it is fine. Keep this short: each entry is a reviewed exception.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("engine/export/cvat_video.py", "xml-stdlib"): "writes XML (ET.Element/tostring); reading goes through defusedxml",
+    ("engine/formats/cvat_video.py", "xml-stdlib"): "writes XML (ET.Element/tostring); reading goes through defusedxml",
 }
 _PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle", "joblib"}
 _XML_PARSE = {"fromstring", "parse", "XML", "XMLParser", "iterparse", "parseString"}
@@ -170,7 +170,7 @@ BOMB = """<?xml version="1.0"?>
     '<?xml version="1.0"?><!DOCTYPE annotations SYSTEM "http://127.0.0.1:9/x.dtd"><annotations/>',
 ])
 def test_xml_entities_and_dtds_are_never_expanded(tmp_path, text):
-    from engine.export.cvat_import import import_cvat_video
+    from engine.formats.cvat_import import import_cvat_video
 
     path = tmp_path / "a.xml"
     path.write_text(text)
@@ -184,7 +184,7 @@ def test_xml_entities_and_dtds_are_never_expanded(tmp_path, text):
 
 def test_coco_single_image_media_through_a_symlinked_folder_is_refused(tmp_path):
     """Images of mixed sizes become one media per image: each path is confined too."""
-    from engine.export.coco_import import import_coco
+    from engine.formats.coco_import import import_coco
 
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -204,7 +204,7 @@ def test_coco_single_image_media_through_a_symlinked_folder_is_refused(tmp_path)
 
 
 def test_exports_do_not_follow_a_symlinked_folder_out_of_the_target(tmp_path):
-    from engine.export.writers import write_files
+    from engine.formats.writers import write_files
 
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Long fuzzing run for nightly jobs: ``python tools/fuzz.py --minutes 10 [--seed N] [--out DIR]``.
 
-Drives the same seeds, mutations and checks as ``tests/test_fuzz_parsers.py`` and
-``tests/test_fuzz_media.py`` (``tests/fuzz_support.py``) with ``random.Random`` plans, the
+Drives the same seeds, mutations and checks as ``tests/formats/test_fuzz_parsers.py`` and
+``tests/media/test_fuzz_media.py`` (``tests/fuzz_support.py``) with ``random.Random`` plans, the
 time split evenly over the targets. Prints a table of inputs tried per parser and writes
 ``summary.json`` plus every failing input (with its plan) under ``--out``. Exit status 1
 when any input failed.

@@ -1,13 +1,13 @@
 """Long work, propagation phase of ``tools/long_run.py``: one object carried over thousands
 of frames by permanent drawing, the way a person runs it.
 
-An `engine.editor.Editor` with the classic segmenter (the default; ``backend=None``: warp
+An `engine.editing.editor.Editor` with the classic segmenter (the default; ``backend=None``: warp
 only, dense flow and no segmenter) labels into a `engine.project.Project`; the synthetic
 ellipse's frame-0 mask is stored as a confirmed label and ``Editor.propagate`` carries it
 forwards in one run: the `Propagator` with its default parameters for the backend (the
 segmenter is re-prompted on every frame), embeddings through the Editor's `FrameServer`
 (frame and embedding LRUs with the given budgets), one transaction per frame and one undo
-step for the whole run (`engine.permanent.run_propagation`).
+step for the whole run (`engine.propagation.permanent.run_propagation`).
 
 Measured per frame (`Meter`, ticked from the Editor's progress callback): wall and CPU
 time, RSS. Sampled on ``samples`` frames spread over the run: the stored label's IoU with
@@ -57,9 +57,9 @@ def propagate(path: Path, scene: Scene, frames: int, project_dir: Path, options:
     scene: the video's `tools.long_run.Scene` (``scene.mask(i)``: frame i's true H×W bool mask).
     on_frame: called with the number of frames done after each frame (e.g. to profile).
     """
-    from engine.editor import Editor
+    from engine.editing.editor import Editor
     from engine.geometry import mask_iou, mask_to_polygon, shape_to_mask
-    from engine.media import open_media
+    from engine.media.open import open_media
     from engine.ontology import Ontology
     from engine.project import Project
     from engine.types import QUALITY_DEFAULT, Label, LabelClass, shape_to_json

@@ -148,8 +148,8 @@ def synth_video(scene: Scene, frames: int, folder: Path) -> Path:
 # -- the phases -----------------------------------------------------------------------------
 def page(path: Path, frames: int, frame_cache_bytes: int) -> Phase:
     """Move a frames-only `FrameServer`'s cursor over frames 0 … frames-1, reading each."""
-    from engine.frames import FrameServer
-    from engine.media import open_media
+    from engine.frames.server import FrameServer
+    from engine.media.open import open_media
 
     with open_media(path) as source:
         frames = min(frames, len(source))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write (or check) the bundled sample media: ``python tools/make_sample_media.py [--check] [OUT]``.
 
-The renderer is `engine.samples`; see ``sample_media/README.md`` for the layout.
+The renderer is `engine.demo.samples`; see ``sample_media/README.md`` for the layout.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from engine import samples  # noqa: E402  (after the path tweak, so it runs from a checkout)
+from engine.demo import samples  # noqa: E402  (after the path tweak, so it runs from a checkout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ SIZE = "1280x800x24"
 def grab(app, display: str, path: Path) -> None:
     from PIL import ImageGrab
 
-    from tests.gui import pump
+    from tests.ui.gui import pump
 
     pump(app.root, 0.4)
     root = app.root
@@ -39,7 +39,7 @@ def grab(app, display: str, path: Path) -> None:
 
 
 def main() -> int:
-    from tests.gui import VirtualScreen, click_canvas, drag_canvas, key
+    from tests.ui.gui import VirtualScreen, click_canvas, drag_canvas, key
 
     screen = VirtualScreen(SIZE)
     os.environ["DISPLAY"] = screen.display

@@ -1,7 +1,7 @@
 """`framewise annotate MEDIA --project DIR`: the label editor window.
 
 The `framewise` console script starts here so that the UI can add its command while
-`engine` never imports `ui`; every other command is `engine.cli`'s.
+`engine` never imports `ui`; every other command is `engine.cli.main`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    from engine.cli import add_backend_options
+    from engine.cli.main import add_backend_options
 
     parser = sub.add_parser(
         "annotate",
@@ -35,12 +35,12 @@ def open_editor(media: str | Path, project_dir: str | Path, *, ontology_file=Non
     Everything that can fail on bad input (media, project, checkpoint, ontology) fails here,
     before a window opens, with a `FramewiseError`.
     """
-    from engine.editor import Editor
+    from engine.editing.editor import Editor
     from engine.ontology import Ontology
     from engine.project import Project
     from engine.segment import make_segmenter
 
-    from engine.media import open_media
+    from engine.media.open import open_media
 
     media_path = Path(media).expanduser()
     media_name = str(media_path.resolve()) if media_path.exists() else str(media)
@@ -105,7 +105,7 @@ def annotate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.cli import main as engine_main
+    from engine.cli.main import main as engine_main
 
     return engine_main(argv, extra_modules=("ui.cli",))
 

@@ -13,7 +13,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from engine.render import SELECTION_RGB
+from engine.preview.overlay import SELECTION_RGB
 from engine.types import Box
 from ui.state import ViewState
 from ui.viewport import Viewport

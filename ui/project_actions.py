@@ -9,8 +9,8 @@ from engine.errors import ExportError
 
 def export_labels(editor, fmt: str, folder: str | Path) -> Path:
     """Export the open project's labels in ``fmt`` (coco, yolo, cvat-video, mot, davis) to ``folder``."""
-    from engine.export.dataset import Dataset
-    from engine.export.writers import export_dataset
+    from engine.formats.dataset import Dataset
+    from engine.formats.writers import export_dataset
 
     store = editor.store
     if not hasattr(store, "integrity_check"):

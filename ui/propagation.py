@@ -1,6 +1,6 @@
 """Propagation progress in the window: a progress bar fed from the editor thread, and Stop.
 
-The Editor reports `engine.permanent.PropagationProgress` from the editor thread through
+The Editor reports `engine.propagation.permanent.PropagationProgress` from the editor thread through
 ``editor.on_progress``; this keeps only the latest one and a Tk timer shows it. Stop sets
 the Editor's cancel event, which the propagator checks between frames.
 """

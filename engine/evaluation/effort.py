@@ -30,7 +30,7 @@ import numpy as np
 
 from engine.evaluation.clicker import Click, clicks_to_arrays, next_click
 from engine.evaluation.vos import VosSequence, j_measure, list_sequences
-from engine.propagate_seeds import prior_logits
+from engine.propagation.seeds import prior_logits
 from engine.types import Embedding, Prompt
 
 DEFAULT_THRESHOLD = 0.85
@@ -155,7 +155,7 @@ def annotate_with_propagation(
 ) -> EffortResult:
     """Annotate frame 0 by clicks, propagate, correct the frames that fall below
     ``threshold`` or are flagged, resume from each correction."""
-    from engine.propagate import Propagator
+    from engine.propagation.propagator import Propagator
 
     started = time.perf_counter()
     propagator = Propagator(segmenter, params, embed=cache)
@@ -241,8 +241,8 @@ def evaluate_effort(
 
     from tqdm import tqdm
 
-    from engine.media import open_media
-    from engine.propagate import default_params
+    from engine.media.open import open_media
+    from engine.propagation.propagator import default_params
 
     params = replace(params or default_params(segmenter.name), on_flag="continue")
     sequences = list_sequences(data_dir)[:limit]

@@ -168,7 +168,7 @@ def copy_first(source, first: np.ndarray, frames: int) -> Iterator[np.ndarray]:
 
 
 def propagator_method(propagator, on_step: Callable[[object], None] | None = None) -> Method:
-    """A `Method` from an `engine.propagate.Propagator` (use ``on_flag="continue"``: the
+    """A `Method` from an `engine.propagation.propagator.Propagator` (use ``on_flag="continue"``: the
     protocol needs a mask on every frame; an object that stops gives empty masks).
     ``on_step`` sees every `PropagationStep`."""
 
@@ -212,7 +212,7 @@ class SequenceResult:
 
 def run_sequence(sequence: VosSequence, method: Method, frames_limit: int | None = None) -> SequenceResult:
     """Run ``method`` on ``sequence`` (first ``frames_limit`` frames) and score it."""
-    from engine.media import open_media
+    from engine.media.open import open_media
 
     total = len(sequence)
     count = total if frames_limit is None else max(2, min(total, int(frames_limit)))
@@ -274,7 +274,7 @@ def evaluate_vos(
 
     from tqdm import tqdm
 
-    from engine.propagate import Propagator, default_params
+    from engine.propagation.propagator import Propagator, default_params
 
     sequences = list_sequences(data_dir)[:limit]
     backend = segmenter.name if segmenter is not None else None

@@ -6,7 +6,7 @@
 """
 
 from engine.errors import ProjectError
-from engine.history import ChangeSet, ObjectRecord
+from engine.editing.history import ChangeSet, ObjectRecord
 from engine.project.schema import LABEL_SOURCES, PROJECT_FILE, SCHEMA_VERSION
 from engine.project.store import Project
 from engine.project.folder import open_or_create

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ProjectError, SessionFormatError
-from engine.events import Event
-from engine.history import ObjectRecord, Row
+from engine.editing.events import Event
+from engine.editing.history import ObjectRecord, Row
 from engine.types import Label, MediaInfo, shape_from_json, shape_to_json
 
 

@@ -16,8 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from engine.errors import OntologyError, ProjectError
-from engine.events import Event
-from engine.history import Change, ChangeSet, ObjectRecord, RecordingStore
+from engine.editing.events import Event
+from engine.editing.history import Change, ChangeSet, ObjectRecord, RecordingStore
 from engine.ontology import Ontology, default_ontology
 from engine.project import rows, schema
 from engine.types import Label, LabelClass, MediaInfo, shape_to_json

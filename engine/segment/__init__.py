@@ -27,7 +27,7 @@ def make_segmenter(
     if backend is None:
         backend = "sam" if checkpoint else "classic"
     if backend == "classic":
-        from engine.segment.classic import ClassicSegmenter
+        from engine.segment.classic.segmenter import ClassicSegmenter
 
         return ClassicSegmenter()
     if backend == "sam":
@@ -35,7 +35,7 @@ def make_segmenter(
             raise CheckpointError(
                 f"the sam backend needs a checkpoint: pass --checkpoint PATH or set ${CHECKPOINT_ENV}"
             )
-        from engine.segment.sam import SamSegmenter
+        from engine.segment.sam.segmenter import SamSegmenter
 
         return SamSegmenter.from_checkpoint(checkpoint, device=device)
     raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

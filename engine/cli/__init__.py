@@ -1,0 +1,1 @@
+"""The ``framewise`` command line: `engine.cli.main.main` parses and dispatches to the command modules."""

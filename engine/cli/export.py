@@ -1,0 +1,146 @@
+"""``framewise export`` and ``framewise import``: a project's labels to and from annotation formats.
+
+    framewise export PROJECT --format coco|yolo|cvat-video|mot|davis --out DIR [--media NAME] [--json]
+    framewise import PROJECT --format coco|cvat-video FILE [--ontology FILE] [--json]
+
+``import`` creates the project (with the file's classes, or ``--ontology``'s) when the
+folder holds none, and otherwise merges into it as one undoable change
+(`engine.formats.project_io`). Every input is read and checked before anything is written;
+a failing command leaves no new project, folder or partial export behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# Kept here (and tested equal to engine.formats's) so `framewise --help` imports nothing heavy.
+FORMATS = ("coco", "yolo", "cvat-video", "mot", "davis")
+IMPORT_FORMATS = ("coco", "cvat-video")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser(
+        "export",
+        help="write a project's labels as COCO, YOLO, CVAT for video, MOTChallenge or DAVIS",
+        description="Write a project's labels in an annotation format under --out: coco "
+        "(annotations.json), yolo (data.yaml, labels/), cvat-video (<media>.xml), mot "
+        "(<media>/gt/gt.txt) or davis (<media>/<frame>.png). Frames themselves are not written.",
+    )
+    export.add_argument("project", help="project folder")
+    export.add_argument("--format", required=True, choices=FORMATS, dest="export_format")
+    export.add_argument("--out", required=True, metavar="DIR", help="output folder (created when missing)")
+    export.add_argument("--media", metavar="NAME", help="export one media only (its name or file stem)")
+    export.add_argument("--json", action="store_true", help="print JSON")
+    export.set_defaults(handler=export_command)
+
+    imp = subparsers.add_parser(
+        "import",
+        help="read COCO or CVAT for video labels into a project",
+        description="Read a COCO JSON or CVAT for video XML file into a project, creating the project "
+        "with the file's classes when the folder holds none. Importing the same file again replaces "
+        "the labels it brought.",
+    )
+    imp.add_argument("project", help="project folder")
+    imp.add_argument("--format", required=True, choices=IMPORT_FORMATS, dest="import_format")
+    imp.add_argument("file", help="the COCO .json or CVAT .xml file")
+    imp.add_argument(
+        "--ontology", metavar="FILE", help="classes as JSON for a new project (default: the file's classes)"
+    )
+    imp.add_argument("--json", action="store_true", help="print JSON")
+    imp.set_defaults(handler=import_command)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from engine.formats import Dataset, export_dataset
+    from engine.project import Project
+
+    with Project.open(args.project, read_only_ok=True) as project:
+        dataset = Dataset.from_project(project)
+    if args.media:
+        dataset = dataset.select(args.media)
+    out = Path(args.out)
+    paths = _export_staged(lambda folder: export_dataset(dataset, args.export_format, folder), out)
+    result = {
+        "format": args.export_format,
+        "out": str(out),
+        "files": len(paths),
+        "media": len(dataset.media),
+        "labels": len(dataset.labels),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"wrote {len(paths)} files ({args.export_format}) for {len(dataset.labels)} labels to {out}")
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    from engine.formats import import_dataset
+    from engine.ontology import Ontology
+    from engine.project import open_or_create
+
+    # Read and check every input first: a bad file never leaves a project folder behind.
+    dataset = import_dataset(args.import_format, args.file)
+    ontology = Ontology.load(args.ontology) if args.ontology else None
+    folder = Path(args.project)
+    with open_or_create(folder, ontology or dataset.ontology) as (project, created):
+        summary = dataset.to_project(project)  # one transaction: all or nothing
+    result = {
+        "project": str(folder),
+        "created": created,
+        "media_added": summary.media_added,
+        "labels": summary.labels,
+        "objects": summary.objects,
+        "remapped_objects": [
+            {"media": media, "from": old, "to": new} for (media, old), new in sorted(summary.remapped_objects.items())
+        ],
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        what = "created" if created else "updated"
+        print(
+            f"{what} {folder}: {summary.labels} labels of {summary.objects} objects, "
+            f"{summary.media_added} media added, {len(summary.remapped_objects)} objects given new ids"
+        )
+    return 0
+
+
+def _export_staged(write, out: Path) -> list[Path]:
+    """Run ``write(folder)`` into a hidden staging folder inside ``out``, then move its files
+    into place: a failed export leaves ``out`` as it was, and removes ``out`` (and the
+    parents) when this command created it."""
+    import os
+    import shutil
+    import tempfile
+
+    from engine.errors import ExportError
+    from engine.project.folder import missing_folders
+
+    made = missing_folders(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".framewise-export-", dir=out))
+    except OSError as exc:
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from exc
+    try:
+        paths = []
+        for path in write(staging):
+            target = out / path.relative_to(staging)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(path, target)
+            except OSError as exc:
+                raise ExportError(f"{target}: cannot write ({exc.strerror or exc})") from exc
+            paths.append(target)
+        return paths
+    except BaseException:
+        if made:  # made[0] did not exist before this command
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

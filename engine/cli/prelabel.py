@@ -1,0 +1,101 @@
+"""``framewise prelabel``: headless pre-labelling of many media (see `engine.batch.prelabel`).
+
+    framewise prelabel MEDIA... (--session S.json | --init-masks DIR) --out DIR
+        [--backend B] [--checkpoint P] [--quality Q] [--map index|time] [--preview] [--preview-png N]
+
+Exit status 0 when every media is done (or was done before), 2 when any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+EXIT_FAILED = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prelabel",
+        help="pre-label many media headless: replay a session or propagate first-frame masks",
+        description="Pre-label each MEDIA into a project OUT/<media stem>/: replay a prompt session "
+        "(its propagations, or, when it has none, propagation forwards from every applied frame), or "
+        "propagate DAVIS-style first-frame masks to the end. Resumable: OUT/manifest.json records each "
+        "media; a re-run skips media done with the same inputs and redoes the others.",
+    )
+    parser.add_argument("media", nargs="+", help="videos, image folders or globs")
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--session", metavar="S.json", help="session JSON to replay on every media")
+    inputs.add_argument(
+        "--init-masks",
+        metavar="DIR",
+        help="first-frame id masks: DIR/<media stem>/00000.png (or DIR/00000.png for one media); "
+        "palette or grey PNG, pixel value = object id",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one project per media)")
+    parser.add_argument(
+        "--backend", choices=("classic", "sam"), default=None,
+        help="segmenter (default: the session's; else sam with a checkpoint, classic without)",
+    )
+    parser.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
+    parser.add_argument("--device", help="torch device for SAM (default: cuda when available)")
+    parser.add_argument("--quality", type=float, default=None, help="segmenter quality (default: the session's, else 0.6)")
+    parser.add_argument(
+        "--map", choices=("index", "time"), default="index",
+        help="match session frames to each media's by index (default) or by time",
+    )
+    parser.add_argument("--until", type=int, default=None, metavar="N",
+                        help="propagate up to frame N only (default: to the end)")
+    parser.add_argument("--ontology", metavar="FILE", help="classes JSON for --init-masks (default: built-in classes)")
+    parser.add_argument("--preview", action="store_true", help="write OUT/<stem>/preview.mp4 with overlays")
+    parser.add_argument("--preview-png", type=int, default=0, metavar="N",
+                        help="write N overlay PNGs per media (OUT/<stem>/preview_<frame>.png)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    # --executor/--address/--workers/--gpus-per-worker (engine/batch/executors.py)
+    from engine.batch.executors import add_executor_options
+
+    add_executor_options(parser)
+    parser.set_defaults(handler=prelabel_command)
+
+
+def prelabel_command(args: argparse.Namespace) -> int:
+    from engine.batch.prelabel import PrelabelOptions
+    from engine.types import check_quality
+
+    options = PrelabelOptions(
+        out_dir=args.out,
+        session=args.session,
+        init_masks=args.init_masks,
+        backend=args.backend,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        quality=None if args.quality is None else check_quality(args.quality),
+        map=args.map,
+        ontology=args.ontology,
+        until=args.until,
+        preview=args.preview,
+        preview_png=max(0, args.preview_png),
+        single=len(args.media) == 1,
+        progress=not args.no_progress,
+    )
+    # run_prelabel in process (the default), else a process pool or Ray (engine/batch/corpus.py)
+    from engine.batch.corpus import run_with_executor
+
+    summary = run_with_executor(list(args.media), options, args)
+    totals = {status: summary.count(status) for status in ("done", "skipped", "failed")}
+    if args.json:
+        print(json.dumps({"out": args.out, **totals, "media": [asdict(r) for r in summary.results]}, indent=2))
+    else:
+        lines = []
+        for r in summary.results:
+            if r.status == "failed":
+                lines.append(f"{r.stem}: failed: {r.error}")
+            else:
+                lines.append(f"{r.stem}: {r.status}: {r.labels} labels on {r.frames} frames, {r.flagged} flagged"
+                             + (f", {r.seconds:.1f} s" if r.status == "done" else ""))
+        lines.append(f"{totals['done']} done, {totals['skipped']} skipped, {totals['failed']} failed; "
+                     f"projects and manifest in {args.out}/")
+        print("\n".join(lines))
+    return EXIT_FAILED if summary.failed else 0

@@ -1,0 +1,133 @@
+"""``framewise eval vos`` and ``framewise eval effort``: the propagator's evaluations.
+
+Registered under the existing ``eval`` command (see `register`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _options(parser: argparse.ArgumentParser, *, flow: bool) -> None:
+    parser.add_argument("data_dir", help="a DAVIS layout: JPEGImages/<seq>/*.jpg + Annotations/<seq>/*.png")
+    parser.add_argument(
+        "--backend",
+        choices=("classic", "sam", "flow") if flow else ("classic", "sam"),
+        default=None,
+        help="segmenter re-prompted on each frame: classic (default), sam (needs a checkpoint)"
+        + (", or flow (warping only, no segmenter)" if flow else ""),
+    )
+    parser.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
+    parser.add_argument("--device", help="torch device for SAM")
+    parser.add_argument("--quality", type=float, default=None, help="segmenter quality (default 0.6)")
+    parser.add_argument("--mode", choices=("warp", "segment", "agree", "band"), help="override the propagation mode")
+    parser.add_argument("--limit", type=int, help="only the first N sequences")
+    parser.add_argument("--frames-limit", type=int, help="only the first N frames of each sequence")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--out", metavar="OUT.json", help="also write the JSON result to a file")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``vos`` and ``effort`` to the tasks of the ``eval`` command."""
+    eval_parser = subparsers.choices["eval"]
+    # argparse keeps a parser's sub-command table only as one of its actions.
+    tasks = next(a for a in eval_parser._actions if isinstance(a, argparse._SubParsersAction))
+    vos = tasks.add_parser(
+        "vos",
+        help="propagation on DAVIS (semi-supervised J, F, J&F, fps) vs copying the first mask and flow warping",
+    )
+    _options(vos, flow=True)
+    vos.add_argument("--no-baselines", action="store_true", help="skip the copy and warp baselines")
+    vos.set_defaults(handler=evaluate_vos)
+    effort = tasks.add_parser(
+        "effort",
+        help="simulated annotator: clicks per 100 frames with propagation vs clicking every frame",
+    )
+    _options(effort, flow=False)
+    effort.add_argument("--threshold", type=float, default=0.85, help="IoU below which a frame is corrected")
+    effort.add_argument("--max-clicks", type=int, default=20)
+    effort.add_argument("--no-baseline", action="store_true", help="skip the clicks-only baseline")
+    effort.set_defaults(handler=evaluate_effort)
+
+
+def _segmenter_and_params(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from engine.propagation.propagator import default_params
+    from engine.segment import make_segmenter
+
+    segmenter = None if args.backend == "flow" else make_segmenter(args.backend, args.checkpoint, args.device)
+    params = default_params(segmenter.name if segmenter is not None else None)
+    if args.quality is not None:
+        params = replace(params, quality=args.quality)
+    if args.mode is not None:
+        params = replace(params, step=replace(params.step, mode=args.mode))
+    return segmenter, params
+
+
+def _emit(args: argparse.Namespace, report: dict, text: str) -> None:
+    from engine.fileio import atomic_write_json
+
+    if args.out:
+        atomic_write_json(args.out, report)
+    print(json.dumps(report, indent=2) if args.json else text)
+
+
+def _fmt(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def evaluate_vos(args: argparse.Namespace) -> int:
+    from engine.evaluation.vos import evaluate_vos as run
+
+    segmenter, params = _segmenter_and_params(args)
+    report = run(
+        args.data_dir,
+        segmenter,
+        params=params,
+        limit=args.limit,
+        frames_limit=args.frames_limit,
+        baselines=not args.no_baselines,
+    )
+    lines = [f"{'sequence':<18} {'J':>6} {'F':>6} {'J&F':>6} {'fps':>7}"]
+    for seq in report["sequences"]:
+        lines.append(f"{seq['name']:<18} {_fmt(seq['J']):>6} {_fmt(seq['F']):>6} {_fmt(seq['JF']):>6} {_fmt(seq['fps']):>7}")
+    lines.append(
+        f"{'mean (' + report['backend'] + ')':<18} {_fmt(report['J']):>6} {_fmt(report['F']):>6} "
+        f"{_fmt(report['JF']):>6} {_fmt(report['fps']):>7}"
+    )
+    for name, base in report.get("baselines", {}).items():
+        lines.append(f"{'baseline ' + name:<18} {_fmt(base['J']):>6} {_fmt(base['F']):>6} {_fmt(base['JF']):>6} {_fmt(base['fps']):>7}")
+    lines.append(f"flagged frames: {report['flagged_frames']}")
+    _emit(args, report, "\n".join(lines))
+    return 0
+
+
+def evaluate_effort(args: argparse.Namespace) -> int:
+    from engine.evaluation.effort import evaluate_effort as run
+
+    segmenter, params = _segmenter_and_params(args)
+    report = run(
+        args.data_dir,
+        segmenter,
+        params=params,
+        limit=args.limit,
+        frames_limit=args.frames_limit,
+        threshold=args.threshold,
+        max_clicks=args.max_clicks,
+        baseline=not args.no_baseline,
+    )
+    lines = []
+    for key, title in (("propagation", "with propagation"), ("no_propagation", "clicks only")):
+        if key in report:
+            r = report[key]
+            lines.append(
+                f"{title:<17} {r['clicks_per_100_frames']:>7.1f} clicks/100 frames, "
+                f"{r['corrected_frames']} corrected of {r['frames']} frames, "
+                f"{r['flagged_frames']} flagged, mean J {_fmt(r['J'])}"
+            )
+    if report.get("click_ratio") is not None:
+        lines.append(f"propagation saves {report['click_ratio']:.2f}× clicks")
+    _emit(args, report, "\n".join(lines))
+    return 0

@@ -1,0 +1,1 @@
+"""The bundled demo (`framewise demo`) and the deterministic sample media it runs on."""

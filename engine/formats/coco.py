@@ -1,0 +1,142 @@
+"""`to_coco`: a `Dataset` as a COCO instances dictionary (pure; `writers.write_coco` saves it).
+
+Layout:
+- ``images``: one per frame of every media, ids from 1 in (media, frame) order;
+  ``file_name`` is ``<media stem>/<frame:06d>.jpg`` for videos and
+  ``<media stem>/<real file name>`` for image folders (the frames themselves are not
+  written); extra fields ``video`` (the media name) and ``frame_index``.
+- ``videos`` (extra): per media name, width, height, frames, fps, fingerprint, so an
+  import restores the media exactly (per-frame timestamps are not carried).
+- ``categories``: the ontology in order, ids from 1, with extra ``shape``, ``color``
+  and ``hotkey`` so an import restores the ontology.
+- ``annotations``: one per label, ids from 1 in (media, frame, object) order.
+  Polygons without holes: ``segmentation`` is one flat ``[x1, y1, x2, y2, …]`` list per
+  part (pixel-edge coordinates, rounded to 0.01 px), ``bbox`` the exterior vertices' box.
+  Polygons with holes: uncompressed RLE (column-major counts) of the rasterised mask,
+  ``bbox`` the mask's box. ``area`` is always the rasterised pixel count (pixel-centre
+  sampling, see `engine.geometry`), never the box. Boxes: ``segmentation`` ``[]``,
+  ``bbox`` the box, ``area`` w×h. ``iscrowd`` is 0 (pycocotools reads RLE with iscrowd 0).
+  Extra: ``track_id`` (the object id), ``score``, ``source``, ``confirmed``, ``review``,
+  ``attributes`` (the label's own attributes).
+- ``objects`` (extra): ``[{"video", "id", "name"}]`` for named objects.
+Labels with an empty shape (no polygon parts, a box without area) are left out.
+"""
+
+from __future__ import annotations
+
+from engine.formats.dataset import Dataset, frame_file_name
+from engine.geometry import mask_to_box
+from engine.formats.rle import mask_to_rle, rle_area
+from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, rounded
+from engine.types import Box, Label, MediaInfo, Polygon
+
+FORMAT_INFO = {"description": "framewise export", "version": "1.0"}
+
+
+def to_coco(dataset: Dataset) -> dict:
+    """The COCO dictionary of ``dataset`` (raises `ExportError` when it is inconsistent)."""
+    dataset.check()
+    stems = dataset.stems()
+    categories = []
+    category_ids: dict[str, int] = {}
+    for index, entry in enumerate(dataset.ontology, start=1):
+        category_ids[entry.name] = index
+        categories.append(
+            {
+                "id": index,
+                "name": entry.name,
+                "supercategory": "",
+                "shape": entry.shape,
+                "color": entry.colour,
+                "hotkey": entry.hotkey,
+            }
+        )
+    images, videos = [], []
+    image_ids: dict[tuple[str, int], int] = {}
+    for info in dataset.media:
+        videos.append(
+            {
+                "name": info.name,
+                "width": info.width,
+                "height": info.height,
+                "frames": info.frames,
+                "fps": info.fps,
+                "fingerprint": info.fingerprint,
+            }
+        )
+        for frame_index in range(info.frames):
+            image_id = len(images) + 1
+            image_ids[(info.name, frame_index)] = image_id
+            images.append(
+                {
+                    "id": image_id,
+                    "file_name": frame_file_name(info, frame_index, stems[info.name]),
+                    "width": info.width,
+                    "height": info.height,
+                    "video": info.name,
+                    "frame_index": frame_index,
+                }
+            )
+    media = {info.name: info for info in dataset.media}
+    annotations = []
+    for label in dataset.sorted_labels():
+        if is_empty(label.shape):
+            continue
+        annotation = {
+            "id": len(annotations) + 1,
+            "image_id": image_ids[(label.media, label.frame_index)],
+            "category_id": category_ids[label.class_name],
+        }
+        annotation.update(_geometry(quantise(label.shape), media[label.media]))
+        annotation.update(_label_fields(label))
+        annotations.append(annotation)
+    result = {
+        "info": dict(FORMAT_INFO),
+        "licenses": [],
+        "categories": categories,
+        "videos": videos,
+        "images": images,
+        "annotations": annotations,
+    }
+    if dataset.object_names:
+        order = {info.name: index for index, info in enumerate(dataset.media)}
+        named = sorted(dataset.object_names.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0][1]))
+        result["objects"] = [{"video": media, "id": object_id, "name": name} for (media, object_id), name in named]
+    return result
+
+
+def _geometry(shape: Box | Polygon, info: MediaInfo) -> dict:
+    """segmentation, area, bbox and iscrowd of one rounded shape."""
+    if isinstance(shape, Box):
+        w, h = rounded(shape.x1 - shape.x0), rounded(shape.y1 - shape.y0)
+        return {
+            "segmentation": [],
+            "area": round(w * h, 4) + 0.0,
+            "bbox": [shape.x0, shape.y0, w, h],
+            "iscrowd": 0,
+        }
+    if has_holes(shape):
+        mask = full_mask(shape, info.height, info.width)
+        rle = mask_to_rle(mask)
+        box = mask_to_box(mask) or Box(0.0, 0.0, 0.0, 0.0)
+        bbox = [box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0]
+        return {"segmentation": rle, "area": float(rle_area(rle)), "bbox": bbox, "iscrowd": 0}
+    crop, _, _ = raster_crop(shape, info.height, info.width)
+    bounds = outer_bounds(shape)
+    return {
+        "segmentation": [[float(v) for v in part[0].reshape(-1)] for part in shape.parts],
+        "area": float(crop.sum()),
+        "bbox": [bounds.x0, bounds.y0, rounded(bounds.x1 - bounds.x0), rounded(bounds.y1 - bounds.y0)],
+        "iscrowd": 0,
+    }
+
+
+def _label_fields(label: Label) -> dict:
+    return {
+        "track_id": label.object_id,
+        "score": float(label.score),
+        "source": label.source,
+        "confirmed": bool(label.confirmed),
+        "review": bool(label.review),
+        "attributes": {str(k): str(v) for k, v in sorted(dict(label.attributes).items())},
+    }

@@ -1,0 +1,164 @@
+"""The neutral view every exporter reads and every importer returns: `Dataset`.
+
+A dataset is an ontology, the media (`MediaInfo`), the labels (`Label`, keyed by
+``(media, frame_index, object_id)``) and optional object names. Exporters only read it;
+`check` turns an inconsistent one into an `ExportError` before any file is written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from engine.errors import ExportError
+from engine.ontology import Ontology
+from engine.types import Label, MediaInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.project import Project
+
+SOURCES = ("manual", "sam", "propagated", "interpolated", "replayed")
+"""The values `Label.source` takes; importers reject others."""
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class Dataset:
+    """Everything an export needs, in project order.
+
+    media: the media in export order; ``MediaInfo.name`` is the key `Label.media` uses.
+    labels: any order; exporters sort by (media order, frame_index, object_id).
+    object_names: optional display names by (media name, object id).
+    """
+
+    ontology: Ontology
+    media: list[MediaInfo]
+    labels: list[Label]
+    object_names: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def media_named(self, name: str) -> MediaInfo:
+        """The media called ``name`` (or whose export stem is ``name``); `ExportError` if none."""
+        for info in self.media:
+            if info.name == name:
+                return info
+        stems = self.stems()
+        for info in self.media:
+            if stems[info.name] == name:
+                return info
+        known = ", ".join(repr(m.name) for m in self.media) or "none"
+        raise ExportError(f"no media {name!r} in the dataset; media: {known}")
+
+    def select(self, media_name: str) -> "Dataset":
+        """The same dataset restricted to one media (by name or stem)."""
+        info = self.media_named(media_name)
+        labels = [label for label in self.labels if label.media == info.name]
+        names = {k: v for k, v in self.object_names.items() if k[0] == info.name}
+        return Dataset(self.ontology, [info], labels, names)
+
+    def stems(self) -> dict[str, str]:
+        """Media name -> a unique, file-system-safe folder/file stem (see `media_stem`)."""
+        out: dict[str, str] = {}
+        taken: set[str] = set()
+        for info in self.media:
+            stem = media_stem(info)
+            candidate, n = stem, 2
+            while candidate.lower() in taken:
+                candidate, n = f"{stem}-{n}", n + 1
+            taken.add(candidate.lower())
+            out[info.name] = candidate
+        return out
+
+    def sorted_labels(self) -> list[Label]:
+        """Labels sorted by (media order, frame_index, object_id)."""
+        order = {info.name: index for index, info in enumerate(self.media)}
+        return sorted(
+            self.labels, key=lambda label: (order.get(label.media, len(order)), label.frame_index, label.object_id)
+        )
+
+    def labels_of(self, media_name: str) -> list[Label]:
+        """The labels of one media, sorted by (frame_index, object_id)."""
+        return sorted(
+            (label for label in self.labels if label.media == media_name),
+            key=lambda label: (label.frame_index, label.object_id),
+        )
+
+    def check(self) -> None:
+        """Raise `ExportError` for labels an export cannot place.
+
+        Unknown media or class, a frame outside the media, an object id below 1, or two
+        labels for the same (media, frame, object).
+        """
+        media = {info.name: info for info in self.media}
+        if len(media) != len(self.media):
+            raise ExportError("the dataset lists a media name twice")
+        seen: set[tuple[str, int, int]] = set()
+        for label in self.labels:
+            where = f"label of object {label.object_id} on frame {label.frame_index} of {label.media!r}"
+            info = media.get(label.media)
+            if info is None:
+                raise ExportError(f"{where}: unknown media {label.media!r}")
+            if label.class_name not in self.ontology:
+                raise ExportError(f"{where}: class {label.class_name!r} is not in the ontology")
+            if not 0 <= label.frame_index < info.frames:
+                raise ExportError(f"{where}: frame outside 0..{info.frames - 1}")
+            if label.object_id < 1:
+                raise ExportError(f"{where}: object ids start at 1")
+            key = (label.media, label.frame_index, label.object_id)
+            if key in seen:
+                raise ExportError(f"{where}: two labels for the same object and frame")
+            seen.add(key)
+
+    @classmethod
+    def from_project(cls, project: "Project") -> "Dataset":
+        """The dataset view of an open `engine.project.Project`."""
+        from engine.formats.project_io import dataset_from_project
+
+        return dataset_from_project(project)
+
+    def to_project(self, project: "Project") -> "ImportSummary":
+        """Add this dataset's media and labels to ``project`` (see `project_io.dataset_to_project`)."""
+        from engine.formats.project_io import dataset_to_project
+
+        return dataset_to_project(self, project)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What `Dataset.to_project` did."""
+
+    media_added: int
+    labels: int
+    objects: int
+    remapped_objects: dict[tuple[str, int], int]
+
+
+def media_stem(info: MediaInfo) -> str:
+    """A file-system-safe stem for a media's export folder or file.
+
+    Videos and stills lose their suffix (``clips/a.mp4`` -> ``a``); image folders keep
+    their folder name (``shots/take.2`` -> ``take.2``); a glob uses its folder's name.
+    Characters outside ``[A-Za-z0-9._-]`` become ``_``; never empty, ``.`` or ``..``.
+    """
+    text = info.name.replace("\\", "/").rstrip("/")
+    path = PurePosixPath(text)
+    if info.frame_names and any(ch in path.name for ch in "*?["):
+        path = path.parent
+    stem = path.name if info.frame_names and path.suffix.lower() not in _IMAGE_SUFFIXES else path.stem
+    stem = _UNSAFE.sub("_", stem).strip(".") or "media"
+    return stem
+
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def frame_file_name(info: MediaInfo, frame_index: int, stem: str) -> str:
+    """The relative image path an export names for one frame.
+
+    Image folders: ``<stem>/<real file name>``; videos: ``<stem>/<frame:06d>.jpg``.
+    """
+    if info.frame_names and frame_index < len(info.frame_names):
+        return f"{stem}/{info.frame_names[frame_index]}"
+    return f"{stem}/{frame_index:06d}.jpg"

@@ -1,0 +1,93 @@
+"""Thin writers: run a converter and write its files atomically under an output folder.
+
+Layouts (relative to ``out_dir``):
+- coco: ``annotations.json`` (compact JSON)
+- yolo: ``data.yaml`` and ``labels/<media stem>/<frame>.txt``
+- cvat-video: ``<media stem>.xml`` per media
+- mot: ``<media stem>/gt/gt.txt``, ``gt/labels.txt``, ``seqinfo.ini`` per media
+- davis: ``<media stem>/<frame:05d>.png`` per frame of each labelled media
+Files of earlier exports that this one does not write are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from engine.errors import ExportError, SessionFormatError
+from engine.formats.dataset import Dataset
+from engine.formats.inputs import inside, safe_relative
+from engine.fileio import atomic_write_bytes
+
+FORMATS = ("coco", "yolo", "cvat-video", "mot", "davis")
+COCO_FILE = "annotations.json"
+
+
+def _target(out_dir: Path, relative: str) -> Path:
+    """``out_dir / relative``, refusing a name that would leave ``out_dir``."""
+    try:
+        path = safe_relative(relative, where="export file")
+        # a folder on the way that is a symlink out of out_dir is refused too
+        return inside(out_dir, path, where="export file")
+    except SessionFormatError as exc:
+        raise ExportError(f"{out_dir}: {exc}") from exc
+
+
+def write_files(files: dict[str, str], out_dir: str | Path) -> list[Path]:
+    """Write relative path -> UTF-8 text, atomically each; returns the paths written."""
+    out = Path(out_dir)
+    return [atomic_write_bytes(_target(out, rel), text.encode("utf-8")) for rel, text in files.items()]
+
+
+def write_coco(dataset: Dataset, out_dir: str | Path) -> list[Path]:
+    from engine.formats.coco import to_coco
+
+    text = json.dumps(to_coco(dataset), ensure_ascii=False, separators=(",", ":"))
+    return [atomic_write_bytes(Path(out_dir) / COCO_FILE, (text + "\n").encode("utf-8"))]
+
+
+def write_yolo(dataset: Dataset, out_dir: str | Path) -> list[Path]:
+    from engine.formats.yolo import to_yolo
+
+    return write_files(to_yolo(dataset), out_dir)
+
+
+def write_cvat_video(dataset: Dataset, out_dir: str | Path) -> list[Path]:
+    from engine.formats.cvat_video import to_cvat_video
+
+    stems = dataset.stems()
+    files = {f"{stems[info.name]}.xml": to_cvat_video(dataset, info.name) for info in dataset.media}
+    return write_files(files, out_dir)
+
+
+def write_mot(dataset: Dataset, out_dir: str | Path) -> list[Path]:
+    from engine.formats.mot import to_mot
+
+    return write_files(to_mot(dataset), out_dir)
+
+
+def write_davis(dataset: Dataset, out_dir: str | Path) -> list[Path]:
+    from engine.formats.davis import davis_palette, encode_indexed_png, to_davis
+
+    out = Path(out_dir)
+    palette = davis_palette()
+    return [
+        atomic_write_bytes(_target(out, rel), encode_indexed_png(index, palette)) for rel, index in to_davis(dataset)
+    ]
+
+
+WRITERS: dict[str, Callable[[Dataset, str | Path], list[Path]]] = {
+    "coco": write_coco,
+    "yolo": write_yolo,
+    "cvat-video": write_cvat_video,
+    "mot": write_mot,
+    "davis": write_davis,
+}
+
+
+def export_dataset(dataset: Dataset, fmt: str, out_dir: str | Path) -> list[Path]:
+    """Write ``dataset`` in format ``fmt`` (one of `FORMATS`) under ``out_dir``."""
+    if fmt not in WRITERS:
+        raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
+    return WRITERS[fmt](dataset, out_dir)

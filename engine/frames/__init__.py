@@ -1,0 +1,1 @@
+"""The frame server: decoded-frame LRU, background embeddings around the cursor, disk cache."""

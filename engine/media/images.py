@@ -1,0 +1,218 @@
+"""Still images and image sequences (a folder or a glob pattern) as `FrameSource`s.
+
+Images are read with OpenCV and converted to H×W×3 uint8 RGB: grayscale is replicated,
+alpha is dropped (the colour channels are kept as stored), 16-bit and float images are
+scaled to 8 bits, and JPEG EXIF orientation is applied.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from pathlib import Path
+import numpy as np
+
+from engine.errors import MediaError
+from engine.media.source import DEFAULT_IMAGE_FPS, IMAGE_EXTENSIONS, FrameSource
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def is_glob_pattern(text: str) -> bool:
+    return bool(_GLOB_CHARS.search(text))
+
+
+def natural_sort_key(name: str) -> tuple:
+    """Sort key where digit runs compare as numbers: ``frame2`` < ``frame10``.
+
+    Ties (``f01`` vs ``f1``) fall back to the plain name so the order is total.
+    """
+    parts = _DIGITS.split(name)
+    key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts if p != "")
+    return (key, name)
+
+
+def list_image_files(folder_or_pattern: Path | str) -> list[Path]:
+    """Image files of a folder (not recursive, hidden files skipped) or matched by a glob
+    pattern, naturally sorted by file name. Raises `MediaError` when there are none."""
+    if isinstance(folder_or_pattern, Path) or not is_glob_pattern(str(folder_or_pattern)):
+        folder = Path(folder_or_pattern)
+        try:
+            entries = list(folder.iterdir())
+        except OSError as exc:
+            raise MediaError(f"{folder}: cannot list folder: {exc}") from exc
+        what = "folder"
+    else:
+        entries = [Path(p) for p in glob.glob(os.path.expanduser(str(folder_or_pattern)))]
+        folder = Path(folder_or_pattern)
+        what = "pattern"
+    files = [
+        p for p in entries
+        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    ]
+    if not files:
+        known = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise MediaError(f"{folder}: {what} has no image files ({known})")
+    return sorted(files, key=lambda p: natural_sort_key(p.name))
+
+
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """OpenCV's decoded array (H×W, H×W×3 BGR or H×W×4 BGRA; uint8, uint16 or float)
+    as H×W×3 uint8 RGB."""
+    import cv2
+
+    if image.dtype == np.uint16:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif image.dtype.kind == "f":
+        image = np.clip(np.nan_to_num(image) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(f"unsupported image dtype {image.dtype}")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read one image file as H×W×3 uint8 RGB, or raise `MediaError` naming the path."""
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it cannot say why it failed
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read image: {exc}") from exc
+    if data.size == 0:
+        raise MediaError(f"{path}: image file is empty")
+    _check_declared_size(path)
+    try:
+        # ANYCOLOR|ANYDEPTH keeps 16-bit depth and grayscale but, unlike UNCHANGED,
+        # applies EXIF orientation, so the frame matches what image viewers show.
+        image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as exc:  # OpenCV's messages span lines: keep ours on one
+        raise MediaError(f"{path}: cannot decode image: {' '.join(str(exc).split())}") from exc
+    if image is None or image.size == 0:
+        raise MediaError(f"{path}: cannot decode image (corrupt or not an image)")
+    try:
+        return np.ascontiguousarray(to_rgb8(image))
+    except ValueError as exc:
+        raise MediaError(f"{path}: {exc}") from exc
+
+
+MAX_IMAGE_PIXELS = 1 << 28
+"""Images whose header declares more pixels than this (16384×16384) are refused before
+decoding: a few bytes of crafted header would otherwise make the decoder allocate gigabytes."""
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse an image whose header declares more than `MAX_IMAGE_PIXELS` (header only)."""
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow is optional: OpenCV's own limit (2**30 pixels) still holds
+        return
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{path}: image header declares too many pixels ({' '.join(str(exc).split())[:120]})") from exc
+    except Exception:
+        return  # not an image Pillow knows: the decoder reports what is wrong
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(
+            f"{path}: image header declares {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS}"
+        )
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from the file header without decoding, or None when unknown."""
+    try:
+        from PIL import Image
+    except ImportError:  # Pillow is optional: the per-read shape check still catches it
+        return None
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = im.getexif().get(0x0112, 1)  # EXIF 5-8 swap width and height
+    except Exception:
+        return None  # let the decoder report what is wrong when the frame is read
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+class ImageSource(FrameSource):
+    """One still image as a one-frame source."""
+
+    def __init__(self, path: Path, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        super().__init__(
+            path, kind="image", backend="opencv", num_frames=1, width=w, height=h,
+            fps=DEFAULT_IMAGE_FPS, timestamps=np.zeros(1), fps_nominal=True,
+        )
+        self._image = image
+        self._image.setflags(write=False)
+
+    def _read(self, index: int) -> np.ndarray:
+        return self._image.copy()
+
+    def _release(self) -> None:
+        self._image = np.zeros((0, 0, 3), np.uint8)
+
+
+class ImageSequenceSource(FrameSource):
+    """Images of a folder or glob pattern, naturally sorted, as consecutive frames.
+
+    ``files`` lists the frame files in order. Frames are decoded on demand; nothing is
+    cached here (the `FrameServer` caches).
+    """
+
+    def __init__(self, path: Path | str, files: list[Path], first: np.ndarray) -> None:
+        h, w = first.shape[:2]
+        n = len(files)
+        super().__init__(
+            path, kind="image_folder", backend="opencv", num_frames=n, width=w, height=h,
+            fps=DEFAULT_IMAGE_FPS, timestamps=np.arange(n) / DEFAULT_IMAGE_FPS, fps_nominal=True,
+        )
+        self.files = files
+        self._first = first
+
+    def _read(self, index: int) -> np.ndarray:
+        if index == 0 and self._first is not None:
+            return self._first.copy()
+        image = read_image(self.files[index])
+        self._check_shape(self.files[index], image.shape[:2])
+        return image
+
+    def _check_shape(self, file: Path, hw: tuple[int, int]) -> None:
+        if tuple(hw) != self.shape:
+            raise MediaError(
+                f"{file}: image is {hw[1]}x{hw[0]} but the sequence {self.path} is "
+                f"{self._width}x{self._height}; all images of a sequence must have one size"
+            )
+
+    def _release(self) -> None:
+        self._first = None
+
+
+def open_image(path: Path) -> ImageSource:
+    return ImageSource(path, read_image(path))
+
+
+def open_image_sequence(folder_or_pattern: Path | str) -> ImageSequenceSource:
+    """Open a folder or glob pattern; checks every header's size up front (cheap) so a
+    mismatched image is reported at open rather than mid-session."""
+    files = list_image_files(folder_or_pattern)
+    first = read_image(files[0])
+    source = ImageSequenceSource(folder_or_pattern, files, first)
+    expected = (first.shape[1], first.shape[0])
+    for f in files[1:]:
+        size = _header_size(f)
+        if size is not None and size != expected:
+            source.close()
+            raise MediaError(
+                f"{f}: image is {size[0]}x{size[1]} but {files[0].name} is {expected[0]}x{expected[1]}; "
+                f"all images of the sequence {folder_or_pattern} must have one size"
+            )
+    return source

@@ -1,0 +1,1 @@
+"""Pictures of results: overlays on frames and short preview videos."""

@@ -1,0 +1,1 @@
+"""The weight-free default segmenter: superpixels, a graph cut per click, boundary refinement."""

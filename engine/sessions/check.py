@@ -1,0 +1,232 @@
+"""Field checks for session files: each raises `SessionFormatError` naming file and field path.
+
+`EVENT_DATA` is the data layout of every event kind a version-1 session may hold; the
+JSON Schema ``engine/sessions/schemas/session-v1.schema.json`` says the same, and
+``tests/sessions/test_session.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Callable, Iterable
+
+from engine.errors import SessionFormatError
+from engine.editing.events import EVENT_KINDS
+from engine.types import QUALITY_MAX, QUALITY_MIN
+
+TOP = "(top level)"
+
+
+def describe(value: Any) -> str:
+    """A short rendering of a bad value for an error message (JSON spelling for literals)."""
+    text = json.dumps(value) if isinstance(value, (bool, type(None), str)) else repr(value)
+    if isinstance(value, (list, dict)):
+        text = f"a {'list' if isinstance(value, list) else 'object'}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Checker:
+    """Field checks that raise `SessionFormatError` with ``source: path: message``."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, message: str) -> SessionFormatError:
+        return SessionFormatError(f"{self.source}: {path}: {message}")
+
+    def object(self, value: Any, path: str, required: Iterable[str], optional: Iterable[str] = ()) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected an object, got {describe(value)}")
+        required = tuple(required)
+        for key in required:
+            if key not in value:
+                raise self.fail(path, f"missing field {key!r}")
+        unknown = sorted(set(value) - set(required) - set(optional))
+        if unknown:
+            raise self.fail(unknown[0] if path == TOP else f"{path}.{unknown[0]}", "unknown field")
+        return value
+
+    def string(self, value: Any, path: str, *, non_empty: bool = False) -> str:
+        if not isinstance(value, str) or (non_empty and not value):
+            raise self.fail(path, f"expected a {'non-empty ' if non_empty else ''}string, got {describe(value)}")
+        return value
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"expected true or false, got {describe(value)}")
+        return value
+
+    def integer(self, value: Any, path: str, minimum: int = 0) -> int:
+        # JSON Schema counts 3.0 as an integer; so do we.
+        ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        if isinstance(value, bool) or not ok or value < minimum:
+            raise self.fail(path, f"expected an integer >= {minimum}, got {describe(value)}")
+        return int(value)
+
+    def number(self, value: Any, path: str, low: float | None = None, high: float | None = None, *, exclusive_low: bool = False) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
+        if ok and low is not None:
+            ok = value > low if exclusive_low else value >= low
+        if ok and high is not None:
+            ok = value <= high
+        if not ok:
+            if low is not None and high is not None:
+                want = f"a number in [{low:g}, {high:g}]"
+            elif low is not None:
+                want = f"a number {'>' if exclusive_low else '>='} {low:g}"
+            else:
+                want = "a finite number"
+            raise self.fail(path, f"expected {want}, got {describe(value)}")
+        return float(value)
+
+    def array(self, value: Any, path: str) -> list:
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list, got {describe(value)}")
+        return value
+
+
+def _finite(value: int | float) -> bool:
+    """A finite number that fits a float (JSON integers can be arbitrarily long)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+# Per event kind: data field -> check(checker, value, path). All fields are required.
+_FieldCheck = Callable[[Checker, Any, str], Any]
+
+
+def _unit(c: Checker, v: Any, p: str) -> float:
+    return c.number(v, p, 0.0, 1.0)
+
+
+def _size(c: Checker, v: Any, p: str) -> list[int]:
+    items = c.array(v, p)
+    if len(items) != 2:
+        raise c.fail(p, f"expected [width, height], got {len(items)} items")
+    return [c.integer(item, f"{p}[{i}]", 1) for i, item in enumerate(items)]
+
+
+def _object_id(c: Checker, v: Any, p: str) -> int:
+    return c.integer(v, p, 1)
+
+
+def _name(c: Checker, v: Any, p: str) -> str:
+    return c.string(v, p, non_empty=True)
+
+
+def _shape(c: Checker, v: Any, p: str) -> dict:
+    """A shape normalised by `engine.editing.events.normalise_shape`: every coordinate in [0, 1]."""
+    kind = c.object(v, p, ("type",), ("box", "parts")).get("type")
+    if kind == "bounding_box":
+        c.object(v, p, ("type", "box"))
+        box = c.array(v["box"], f"{p}.box")
+        if len(box) != 4:
+            raise c.fail(f"{p}.box", f"expected [x0, y0, x1, y1], got {len(box)} items")
+        x0, y0, x1, y1 = (_unit(c, value, f"{p}.box[{i}]") for i, value in enumerate(box))
+        if not (x0 < x1 and y0 < y1):
+            raise c.fail(f"{p}.box", f"empty box {[x0, y0, x1, y1]}: need x0 < x1 and y0 < y1")
+        return {"type": kind, "box": [x0, y0, x1, y1]}
+    if kind == "polygon":
+        c.object(v, p, ("type", "parts"))
+        parts = c.array(v["parts"], f"{p}.parts")
+        if not parts:
+            raise c.fail(f"{p}.parts", "a polygon needs at least one part")
+        out = []
+        for i, part in enumerate(parts):
+            rings = c.array(part, f"{p}.parts[{i}]")
+            if not rings:
+                raise c.fail(f"{p}.parts[{i}]", "a part needs an exterior ring")
+            out.append([_ring(c, ring, f"{p}.parts[{i}][{j}]") for j, ring in enumerate(rings)])
+        return {"type": kind, "parts": out}
+    raise c.fail(f"{p}.type", f"expected 'polygon' or 'bounding_box', got {describe(kind)}")
+
+
+def _ring(c: Checker, value: Any, p: str) -> list[list[float]]:
+    points = c.array(value, p)
+    if len(points) < 3:
+        raise c.fail(p, f"a ring needs at least 3 points, got {len(points)}")
+    ring = []
+    for k, point in enumerate(points):
+        xy = c.array(point, f"{p}[{k}]")
+        if len(xy) != 2:
+            raise c.fail(f"{p}[{k}]", f"expected [x, y], got {len(xy)} items")
+        ring.append([_unit(c, xy[0], f"{p}[{k}][0]"), _unit(c, xy[1], f"{p}[{k}][1]")])
+    return ring
+
+
+def _label_keys(c: Checker, v: Any, p: str) -> list[list]:
+    keys = []
+    for i, key in enumerate(c.array(v, p)):
+        items = c.array(key, f"{p}[{i}]")
+        if len(items) != 3:
+            raise c.fail(f"{p}[{i}]", f"expected [media, frame, object id], got {len(items)} items")
+        keys.append([c.string(items[0], f"{p}[{i}][0]"), c.integer(items[1], f"{p}[{i}][1]", 0), _object_id(c, items[2], f"{p}[{i}][2]")])
+    return keys
+
+
+def _direction(c: Checker, v: Any, p: str) -> int:
+    value = c.integer(v, p, -1)
+    if value not in (-1, 1):
+        raise c.fail(p, f"expected 1 or -1, got {describe(v)}")
+    return value
+
+
+def _object_ids(c: Checker, v: Any, p: str) -> list[int]:
+    return [_object_id(c, item, f"{p}[{i}]") for i, item in enumerate(c.array(v, p))]
+
+
+# undo / redo: `engine.editing.history.ChangeSet.summary()` of the change reverted or re-applied.
+_CHANGE_SUMMARY: dict[str, _FieldCheck] = {
+    "change": _name,
+    "change_id": lambda c, v, p: c.integer(v, p, 0),
+    "labels": _label_keys,
+    "objects": _object_ids,
+}
+
+EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
+    "open": {"media": lambda c, v, p: c.string(v, p), "frames": lambda c, v, p: c.integer(v, p, 1), "size": _size},
+    "goto": {},
+    "class": {"name": _name},
+    "sam": {"on": lambda c, v, p: c.boolean(v, p)},
+    "click": {"x": _unit, "y": _unit, "positive": lambda c, v, p: c.boolean(v, p)},
+    "box": {"x0": _unit, "y0": _unit, "x1": _unit, "y1": _unit},
+    "reset": {},
+    "apply": {"object_id": _object_id, "class_name": _name},
+    "quality": {"value": lambda c, v, p: c.number(v, p, QUALITY_MIN, QUALITY_MAX)},
+    "candidate": {"index": lambda c, v, p: c.integer(v, p, 0)},
+    "permanent": {"on": lambda c, v, p: c.boolean(v, p)},
+    "delete": {"object_id": _object_id},
+    "edit": {"object_id": _object_id, "shape": _shape},
+    "relabel": {"object_id": _object_id, "class_name": _name},
+    "undo": _CHANGE_SUMMARY,
+    "redo": _CHANGE_SUMMARY,
+    # a propagation from the event's frame up to ``until`` (the frame it reached), which
+    # pushed ``changes`` undo steps (one per frame it wrote)
+    "propagate": {
+        "objects": lambda c, v, p: _object_ids(c, v, p),
+        "direction": lambda c, v, p: _direction(c, v, p),
+        "until": lambda c, v, p: c.integer(v, p, 0),
+        "changes": lambda c, v, p: c.integer(v, p, 0),
+    },
+    # keyframe interpolation of one object between its labels on frame_a and frame_b,
+    # which pushed ``changes`` undo steps (1, or 0 when it wrote nothing)
+    "rename": {
+        "object_id": _object_id,
+        "name": lambda c, v, p: None if v is None else c.string(v, p, non_empty=True),
+    },
+    "interpolate": {
+        "object_id": _object_id,
+        "frame_a": lambda c, v, p: c.integer(v, p, 0),
+        "frame_b": lambda c, v, p: c.integer(v, p, 0),
+        "changes": lambda c, v, p: c.integer(v, p, 0),
+    },
+}
+# Kinds whose event must name a frame: where to go, or the label the change acts on.
+FRAME_REQUIRED = ("goto", "delete", "edit")
+
+# The kinds a version-1 session may hold: those with a data layout above that this
+# framewise's Editor also records.
+SESSION_EVENT_KINDS = tuple(kind for kind in EVENT_DATA if kind in EVENT_KINDS)

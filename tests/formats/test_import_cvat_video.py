@@ -1,0 +1,147 @@
+"""CVAT for video import: native CVAT files, unsafe XML refused, malformed fields named."""
+
+import pytest
+
+from engine.errors import SessionFormatError
+from engine.formats.cvat_import import import_cvat_video
+from engine.types import Box, Polygon
+
+HEADER = """<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <meta>
+    <task>
+      <id>5</id>
+      <name>interpolation</name>
+      <size>20</size>
+      <mode>interpolation</mode>
+      <labels>
+        <label><name>car</name><attributes></attributes></label>
+        <label><name>sign</name><color>#fa3253</color><type>rectangle</type><attributes></attributes></label>
+      </labels>
+      <original_size><width>640</width><height>480</height></original_size>
+    </task>
+    <dumped>2018-09-25 16:05:07</dumped>
+  </meta>
+"""
+
+# The shape of a CVAT-made file: no framewise attributes, interpolated (keyframe 0) frames,
+# outside markers, track ids from 0.
+NATIVE = HEADER + """
+  <track id="0" label="car" source="manual">
+    <polygon frame="0" points="324.79,213.16;323.74,227.90;347.42,237.37" outside="0" occluded="0" keyframe="1"></polygon>
+    <polygon frame="1" points="325.00,213.00;324.00,228.00;348.00,238.00" outside="0" occluded="0" keyframe="0"></polygon>
+    <polygon frame="2" points="325.00,213.00;324.00,228.00;348.00,238.00" outside="1" occluded="0" keyframe="1"></polygon>
+    <polygon frame="6" points="305.32,237.90;312.16,207.90;352.69,206.32" outside="0" occluded="0" keyframe="1">
+      <attribute name="colour">red</attribute>
+    </polygon>
+  </track>
+  <track id="3" label="sign" source="auto">
+    <box frame="4" xtl="1.5" ytl="2" xbr="30" ybr="40.25" outside="0" occluded="1" keyframe="1" z_order="0"></box>
+  </track>
+</annotations>
+"""
+
+
+def _write(tmp_path, text, name="annotations.xml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_native_cvat_file_imports(tmp_path):
+    dataset = import_cvat_video(_write(tmp_path, NATIVE))
+    (info,) = dataset.media
+    assert (info.name, info.frames, info.width, info.height) == ("interpolation", 20, 640, 480)
+    assert [(c.name, c.shape) for c in dataset.ontology] == [("car", "polygon"), ("sign", "bounding_box")]
+    assert dataset.ontology["sign"].colour == "#fa3253"
+    labels = {(l.object_id, l.frame_index): l for l in dataset.labels}
+    assert sorted(labels) == [(1, 0), (1, 1), (1, 6), (4, 4)]  # outside frames are not labels
+    assert (labels[(1, 0)].source, labels[(1, 0)].confirmed) == ("manual", True)
+    assert (labels[(1, 1)].source, labels[(1, 1)].confirmed) == ("interpolated", False)
+    assert dict(labels[(1, 6)].attributes) == {"colour": "red"}
+    assert labels[(4, 4)].source == "propagated" and labels[(4, 4)].shape == Box(1.5, 2.0, 30.0, 40.25)
+    shape = labels[(1, 0)].shape
+    assert isinstance(shape, Polygon) and shape.parts[0][0].tolist() == [[324.79, 213.16], [323.74, 227.9], [347.42, 237.37]]
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<annotations><version>&lol2;</version></annotations>
+"""
+
+EXTERNAL = """<?xml version="1.0"?>
+<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<annotations><version>&xxe;</version></annotations>
+"""
+
+
+@pytest.mark.parametrize("text", [BILLION_LAUGHS, EXTERNAL, '<!DOCTYPE annotations><annotations/>'])
+def test_dtds_and_entities_are_refused(tmp_path, text):
+    path = _write(tmp_path, text)
+    with pytest.raises(SessionFormatError, match=f"{path}: refused XML"):
+        import_cvat_video(path)
+
+
+def _replace(old, new):
+    assert old in NATIVE
+    return NATIVE.replace(old, new, 1)
+
+
+CASES = [
+    ("not xml", "<annotations><track>", "not well-formed XML"),
+    ("wrong root", "<tasks/>", "root element is <tasks>"),
+    ("no task", "<annotations><meta/></annotations>", "meta/task: missing"),
+    ("no size", _replace("<size>20</size>", ""), "meta/task/size: missing"),
+    ("size not a number", _replace("<size>20</size>", "<size>many</size>"), "meta/task/size: expected an integer"),
+    ("no frame size", _replace("<width>640</width>", ""), "meta/task/original_size/width: missing"),
+    ("two points", _replace('points="324.79,213.16;323.74,227.90;347.42,237.37"', 'points="1,2;3,4"'),
+     "track[0]/polygon[frame=0]@points: polygon with 2 points"),
+    ("bad pair", _replace('points="324.79,213.16;', 'points="324.79;'), "@points: '324.79' is not x,y"),
+    ("nan point", _replace('points="324.79,213.16;', 'points="nan,1;'), "expected a finite number"),
+    ("unknown label", _replace('label="car"', 'label="bus"'), "track[0]@label: unknown label 'bus'"),
+    ("unsupported shape", _replace("<box ", '<points points="1,1" ').replace("></box>", "></points>"),
+     "track[1]/points[frame=4]: shape type <points> is not supported"),
+    ("frame outside", _replace('frame="6"', 'frame="20"'), "track[0]/polygon[frame=20]@frame: outside 0..19"),
+    ("frame twice", _replace('frame="6"', 'frame="1"'), "frame 1 twice"),
+    ("bad outside flag", _replace('outside="1"', 'outside="yes"'), "@outside: expected 0 or 1"),
+    ("empty box", _replace('xbr="30"', 'xbr="1"'), "track[1]/box[frame=4]: empty box"),
+    ("bad track id", _replace('id="3"', 'id="x"'), "track[1]@id: expected an integer"),
+    ("duplicate track id", _replace('id="3"', 'id="0"'), "duplicate track id 0"),
+    ("unknown source", _replace('<attribute name="colour">red</attribute>', '<attribute name="source">magic</attribute>'),
+     "unknown source 'magic'"),
+    ("bad score", _replace('<attribute name="colour">red</attribute>', '<attribute name="score">high</attribute>'),
+     "attribute[score]: expected a number"),
+    ("duplicate labels", _replace("<name>sign</name>", "<name>car</name>"), "duplicate class name 'car'"),
+]
+
+
+@pytest.mark.parametrize("text, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_malformed_files_name_the_file_and_the_field(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(SessionFormatError) as info:
+        import_cvat_video(path)
+    assert str(info.value).startswith(str(path)), str(info.value)
+    assert message in str(info.value), str(info.value)
+
+
+def test_size_cap_and_missing_file(tmp_path):
+    path = _write(tmp_path, NATIVE)
+    with pytest.raises(SessionFormatError, match="over the import limit of 1000 bytes"):
+        import_cvat_video(path, max_bytes=1000)
+    with pytest.raises(SessionFormatError, match="no such file"):
+        import_cvat_video(tmp_path / "nope.xml")
+    with pytest.raises(SessionFormatError, match="not a regular file"):
+        import_cvat_video(tmp_path)
+
+
+def test_media_name_from_meta_source_and_bbox_label_type(tmp_path):
+    # CVAT 1.x wrote <source> next to <task>, and labels say "bbox" since CVAT 2.
+    text = NATIVE.replace("<type>rectangle</type>", "<type>bbox</type>").replace(
+        "<dumped>2018-09-25 16:05:07</dumped>", "<dumped>2018-09-25 16:05:07</dumped>\n    <source>clips/road.mp4</source>"
+    )
+    dataset = import_cvat_video(_write(tmp_path, text))
+    assert [info.name for info in dataset.media] == ["clips/road.mp4"]
+    assert dataset.ontology["sign"].shape == "bounding_box"
+    task_source = text.replace("</original_size>", "</original_size><source>task.mp4</source>")
+    assert [info.name for info in import_cvat_video(_write(tmp_path, task_source)).media] == ["task.mp4"]
