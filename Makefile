@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,sam]"
 	touch $(STAMP)
 
 ## The main job on sample_media/ with the default segmenter: a recorded prompt session segments
@@ -25,8 +25,10 @@ gui-deps:
 	  { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq xvfb xdotool >/dev/null; } || \
 	  echo "warning: could not install xvfb/xdotool; GUI tests will be skipped"; }
 
-## Run the whole test suite.
+## Run the whole test suite: lint (ruff) and type checks (mypy) of engine/ and ui/ first.
 test: $(STAMP) gui-deps
+	$(VENV)/bin/ruff check engine ui
+	$(VENV)/bin/mypy engine ui
 	$(PY) -m pytest -q
 
 ## Speed benchmarks with ratios against bare baselines (figures go to docs/BENCHMARKS.md).

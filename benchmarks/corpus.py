@@ -31,7 +31,7 @@ def make_corpus(root: Path, count: int, frames: int) -> tuple[list[str], Path]:
 
 
 def run_once(media: list[str], masks: Path, out: Path, kind: str, workers: int) -> dict:
-    from engine.batch.executors import ExecutorOptions
+    from engine.batch.jobs import ExecutorOptions
     from engine.batch.corpus import prelabel_corpus
     from engine.batch.prelabel import PrelabelOptions
 

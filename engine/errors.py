@@ -27,6 +27,10 @@ class CheckpointError(FramewiseError):
     """A SAM checkpoint that is missing, truncated, or not a SAM state dict."""
 
 
+class ExtraMissingError(FramewiseError):
+    """An optional extra a command needs is not installed (the sam backend without torch)."""
+
+
 class PromptError(FramewiseError, ValueError):
     """A prompt that cannot be segmented: point outside the frame, empty box, no prompt."""
 

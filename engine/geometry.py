@@ -13,7 +13,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 
-from engine.types import Box, Polygon
+from engine.types import Box, Polygon, ShapeType
 
 DEFAULT_TOLERANCE = 1.0
 """Default simplification tolerance in pixels (Douglas-Peucker, topology preserved)."""
@@ -22,11 +22,18 @@ MIN_IOU = 0.98
 """`mask_to_polygon` lowers the tolerance until the polygon re-rasterises to at least this IoU."""
 
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two H×W bool masks; 1.0 when both are empty."""
+    """IoU of two H×W masks (anything non-zero is inside); 1.0 when both are empty.
+
+    The one IoU of the project: DAVIS's region similarity J, the propagator's agreement
+    test and the clicker's score (`engine.evaluation.clicker.iou`, which leaves ignore
+    pixels out first) all call it. Raises ValueError when the shapes differ.
+    """
     a = np.asarray(a, bool)
     b = np.asarray(b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"masks {a.shape} and {b.shape} differ in shape")
     union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+    return 1.0 if union == 0 else float(np.count_nonzero(a & b)) / float(union)
 
 
 def mask_to_box(mask: np.ndarray) -> Box | None:
@@ -256,11 +263,11 @@ def shape_to_mask(shape: Polygon | Box, height: int, width: int) -> np.ndarray:
     return polygon_to_mask(shape, height, width)
 
 
-def mask_to_shape(mask: np.ndarray, shape_type: str, **polygon_options) -> Polygon | Box | None:
+def mask_to_shape(mask: np.ndarray, shape_type: ShapeType, **polygon_options) -> Polygon | Box | None:
     """The class's shape for a mask: ``polygon`` or ``bounding_box``; None for an empty mask."""
-    if shape_type == "bounding_box":
+    if shape_type == ShapeType.BOUNDING_BOX:
         return mask_to_box(mask)
-    if shape_type == "polygon":
+    if shape_type == ShapeType.POLYGON:
         polygon = mask_to_polygon(mask, **polygon_options)
         return polygon if polygon.parts else None
     raise ValueError(f"no mask conversion for shape type {shape_type!r}")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Iterator
 
 from engine.errors import OntologyError
-from engine.types import LabelClass
+from engine.types import LabelClass, ShapeType
 
-KNOWN_SHAPES = ("polygon", "bounding_box", "polyline", "point")
+KNOWN_SHAPES = tuple(ShapeType)
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _PALETTE = ("#e6194b", "#3cb44b", "#ffe119", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c")
 
@@ -33,6 +33,7 @@ class Ontology:
                 raise OntologyError(
                     f"class {entry.name!r} has unknown shape {entry.shape!r}; known: {', '.join(KNOWN_SHAPES)}"
                 )
+            entry = replace(entry, shape=ShapeType(entry.shape))
             if not _COLOUR.match(entry.colour):
                 raise OntologyError(f"class {entry.name!r} has colour {entry.colour!r}; use #rrggbb")
             if entry.hotkey is not None:
@@ -67,7 +68,7 @@ class Ontology:
         return [asdict(entry) for entry in self]
 
     @classmethod
-    def from_json(cls, data: object, *, source: str = "ontology") -> "Ontology":
+    def from_json(cls, data: object, *, source: str = "ontology") -> Ontology:
         """Build from ``[{"name", "shape", "colour"?, "hotkey"?}, …]`` or ``{"classes": [...]}``."""
         if isinstance(data, dict) and "classes" in data:
             data = data["classes"]
@@ -87,11 +88,15 @@ class Ontology:
             hotkey = item.get("hotkey", str(index + 1) if index < 9 else None)
             if not isinstance(colour, str) or not (hotkey is None or isinstance(hotkey, str)):
                 raise OntologyError(f"{source}: class #{index} has a non-string colour or hotkey")
-            classes.append(LabelClass(name=name, shape=shape, colour=colour, hotkey=hotkey))
+            if shape not in KNOWN_SHAPES:
+                raise OntologyError(
+                    f"{source}: class {name!r} has unknown shape {shape!r}; known: {', '.join(KNOWN_SHAPES)}"
+                )
+            classes.append(LabelClass(name=name, shape=ShapeType(shape), colour=colour, hotkey=hotkey))
         return cls(classes)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Ontology":
+    def load(cls, path: str | Path) -> Ontology:
         """Read an ontology JSON file."""
         path = Path(path)
         try:
@@ -114,8 +119,8 @@ def default_ontology() -> Ontology:
     """A small ontology for quick starts: one polygon class, one box class, one point class."""
     return Ontology(
         [
-            LabelClass("object", "polygon", "#e6194b", "1"),
-            LabelClass("box", "bounding_box", "#3cb44b", "2"),
-            LabelClass("keypoint", "point", "#4363d8", "3"),
+            LabelClass("object", ShapeType.POLYGON, "#e6194b", "1"),
+            LabelClass("box", ShapeType.BOUNDING_BOX, "#3cb44b", "2"),
+            LabelClass("keypoint", ShapeType.POINT, "#4363d8", "3"),
         ]
     )

@@ -1,20 +1,66 @@
 """Data types passed between the layers (see docs/ARCHITECTURE.md).
 
-Conventions everywhere:
+Conventions everywhere (x to the right, y down, in frame pixels):
 - a frame is ``np.ndarray`` H×W×3 ``uint8``, RGB;
-- points are (x, y) in frame pixels, x to the right, y down, pixel centres at integers;
-- boxes are ``(x0, y0, x1, y1)`` in frame pixels, x0 < x1, y0 < y1;
+- points (clicks, tracked seed points) are pixel **centres**: pixel (i, j) is the point
+  (i, j), so a frame's points run from -0.5 to W - 0.5;
+- boxes (prompt boxes, `Box` labels) and polygons are pixel **edges**: pixel (i, j) is the
+  square [i, i + 1) × [j, j + 1), so the box over pixels x0..x1, y0..y1 inclusive is
+  ``(x0, y0, x1 + 1, y1 + 1)`` and the whole frame is ``(0, 0, W, H)``; x0 < x1, y0 < y1.
+  A UI turns a drag's canvas corners into edges (not centres), and draws a box at its
+  edges;
 - masks are H×W ``bool``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from enum import Enum
 
 import numpy as np
 
 from engine.errors import PromptError, SessionFormatError
+
+
+class _StrEnum(str, Enum):
+    """A str-valued enum: a member equals, hashes, JSON-encodes and binds in SQLite as its
+    value, and ``str()`` / f-strings give the value (`enum.StrEnum`, which Python 3.10
+    lacks). So projects, sessions and exports store the same text as before."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class LabelSource(_StrEnum):
+    """Where a label came from (`Label.source`)."""
+
+    MANUAL = "manual"
+    SAM = "sam"
+    PROPAGATED = "propagated"
+    INTERPOLATED = "interpolated"
+    REPLAYED = "replayed"
+
+
+class ShapeType(_StrEnum):
+    """A class's shape (`LabelClass.shape`); the first two are also a label shape's JSON
+    ``type`` (`shape_to_json`) and the shapes SAM serves (`SHAPE_TYPES`)."""
+
+    POLYGON = "polygon"
+    BOUNDING_BOX = "bounding_box"
+    POLYLINE = "polyline"
+    POINT = "point"
+
+
+class PropagationMode(_StrEnum):
+    """How the propagator combines the warped prior with the segmenter's mask
+    (`engine.propagation.step.StepParams.mode`)."""
+
+    WARP = "warp"
+    SEGMENT = "segment"
+    AGREE = "agree"
+    BAND = "band"
+    VOTE = "vote"
 
 QUALITY_MIN = 0.2
 QUALITY_DEFAULT = 0.6
@@ -33,9 +79,9 @@ def check_quality(quality: float) -> float:
 class Prompt:
     """What the person asked for on one frame.
 
-    points: N×2 float32, (x, y) in frame pixels.
+    points: N×2 float32, (x, y) frame pixel centres.
     labels: N int32, 1 = include, 0 = exclude.
-    box: 4 float32 ``(x0, y0, x1, y1)`` in frame pixels, or None.
+    box: 4 float32 ``(x0, y0, x1, y1)`` frame pixel edges, or None.
     mask_input: 1×256×256 float32 low-resolution logits from the previous pass, or None.
     """
 
@@ -66,16 +112,17 @@ class Prompt:
             raise PromptError("a prompt needs at least one point or a box")
 
     def check_inside(self, height: int, width: int) -> None:
-        """Raise `PromptError` if a point or the box lies outside a ``height``×``width`` frame."""
+        """Raise `PromptError` if a point lies outside a ``height``×``width`` frame's pixel
+        centres (±0.5) or the box does not overlap the frame."""
         for (x, y) in self.points:
             if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
                 raise PromptError(f"point ({x:g}, {y:g}) is outside the {width}×{height} frame")
         if self.box is not None:
-            x0, y0, x1, y1 = self.box.tolist()
-            if x1 <= -0.5 or y1 <= -0.5 or x0 >= width - 0.5 or y0 >= height - 0.5:
+            x0, y0, x1, y1 = self.box.tolist()  # pixel edges: the frame is [0, width] × [0, height]
+            if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
                 raise PromptError(f"box {[x0, y0, x1, y1]} does not overlap the {width}×{height} frame")
 
-    def scaled(self, sx: float, sy: float) -> "Prompt":
+    def scaled(self, sx: float, sy: float) -> Prompt:
         """The same prompt in a frame resized by (sx, sy); pixel centres map to pixel centres."""
         pts = (self.points + 0.5) * np.array([sx, sy], np.float32) - 0.5
         box = None
@@ -142,7 +189,7 @@ class Proposal:
         self._masks: dict[int, np.ndarray] = {}
 
     @classmethod
-    def from_masks(cls, masks: np.ndarray, scores: np.ndarray, logits: np.ndarray) -> "Proposal":
+    def from_masks(cls, masks: np.ndarray, scores: np.ndarray, logits: np.ndarray) -> Proposal:
         """A proposal whose K×H×W bool masks are already rendered."""
         masks = np.asarray(masks, bool)
         return cls(scores, logits, masks.shape[1:], lambda k: masks[k])
@@ -169,7 +216,8 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box (x0, y0, x1, y1) in frame pixels; x1, y1 exclusive edges."""
+    """An axis-aligned box (x0, y0, x1, y1) in frame pixel edges (x1, y1 exclusive: see
+    the module docstring)."""
 
     x0: float
     y0: float
@@ -208,20 +256,21 @@ class Polygon:
 
 Shape = Polygon | Box
 
-SHAPE_TYPES = ("polygon", "bounding_box")
+SHAPE_TYPES = (ShapeType.POLYGON, ShapeType.BOUNDING_BOX)
+"""The shapes a label holds (`Shape`) and SAM serves."""
 
 
 @dataclass(frozen=True)
 class LabelClass:
     """An ontology entry: what can be labelled and as which shape.
 
-    shape: one of ``polygon``, ``bounding_box`` (SAM-capable), or another tool shape such
-    as ``point`` / ``polyline`` that SAM does not serve.
+    shape: a `ShapeType`: ``polygon``, ``bounding_box`` (SAM-capable), or another tool
+    shape, ``point`` / ``polyline``, that SAM does not serve (`Ontology` checks it).
     colour: "#rrggbb".
     """
 
     name: str
-    shape: str
+    shape: ShapeType
     colour: str = "#ff7f0e"
     hotkey: str | None = None
 
@@ -238,7 +287,7 @@ class Label:
     frame_index: int
     class_name: str
     shape: Shape
-    source: str = "sam"  # manual | sam | propagated | interpolated | replayed
+    source: LabelSource = LabelSource.SAM
     score: float = 1.0
     confirmed: bool = True
     review: bool = False
@@ -254,23 +303,24 @@ def shape_to_json(shape: Shape, decimals: int | None = 2) -> dict:
     """
     if isinstance(shape, Box):
         if decimals is None:
-            return {"type": "bounding_box", "box": [float(v) for v in shape.as_list()]}
-        return {"type": "bounding_box", "box": [round(v, decimals) for v in shape.as_list()]}
-    return {"type": "polygon", "parts": shape.to_json(decimals)}
+            return {"type": ShapeType.BOUNDING_BOX.value, "box": [float(v) for v in shape.as_list()]}
+        return {"type": ShapeType.BOUNDING_BOX.value, "box": [round(v, decimals) for v in shape.as_list()]}
+    return {"type": ShapeType.POLYGON.value, "parts": shape.to_json(decimals)}
 
 
 def shape_from_json(data: object, *, source: str = "shape") -> Shape:
     """The inverse of `shape_to_json`; raises `SessionFormatError` naming ``source``."""
-    kind = data.get("type") if isinstance(data, dict) else None
+    fields: dict = data if isinstance(data, dict) else {}
+    kind = fields.get("type")
     try:
-        if kind == "bounding_box":
-            box = [float(v) for v in data["box"]]
+        if kind == ShapeType.BOUNDING_BOX:
+            box = [float(v) for v in fields["box"]]
             if len(box) != 4 or not all(np.isfinite(box)):
-                raise ValueError(f"a box needs 4 finite numbers, got {data['box']!r}")
+                raise ValueError(f"a box needs 4 finite numbers, got {fields['box']!r}")
             return Box(*box)
-        if kind == "polygon":
+        if kind == ShapeType.POLYGON:
             parts = []
-            for part in data["parts"]:
+            for part in fields["parts"]:
                 rings = tuple(np.asarray(ring, np.float64).reshape(-1, 2) for ring in part)
                 if not rings or any(len(r) < 3 or not np.isfinite(r).all() for r in rings):
                     raise ValueError("every ring needs at least 3 finite (x, y) points")

@@ -51,6 +51,21 @@ def test_default_simplification_keeps_the_shape_with_far_fewer_vertices():
     assert polygon_to_shapely(simple).is_valid
 
 
+def test_mask_iou_edge_cases():
+    a = disc(40, 40, 10)
+    assert mask_iou(a, a) == 1.0
+    assert mask_iou(a, ~a) == 0.0
+    assert mask_iou(np.zeros((H, W), bool), np.zeros((H, W), bool)) == 1.0  # empty ∪ empty
+    assert mask_iou(a, np.zeros((H, W), bool)) == 0.0
+    left, right = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    left[:, :2], right[:, 1:3] = True, True  # 4 shared of 12
+    assert mask_iou(left, right) == 4 / 12
+    assert mask_iou(left.astype(np.uint8) * 255, right) == 4 / 12  # non-zero is inside
+    assert isinstance(mask_iou(left, right), float)
+    with pytest.raises(ValueError):
+        mask_iou(left, right[:3])
+
+
 def test_tolerance_is_lowered_until_iou_holds_on_small_shapes():
     mask = disc(20, 20, 4)  # tiny: a 1-px tolerance would cut it badly
     polygon = mask_to_polygon(mask, tolerance=3.0)

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import time
 import tkinter as tk
+from collections.abc import Callable
 from tkinter import ttk
-from typing import Any, Callable
+from types import TracebackType
+from typing import Any
 
 from engine.errors import EditorStateError, FramewiseError, PromptError
+from ui.dialogs import ErrorDialog
 from ui.frame_view import FrameView
+from ui.keys import bind_shortcuts
+from ui.marks import MarkTracker
+from ui.menus import build_menus
 from ui.panels import ControlBar, Sidebar
+from ui.project_actions import export_labels
+from ui.propagation import PropagationMonitor
 from ui.sam_panel import SamPanel
 from ui.state import ViewState, snapshot
 from ui.timeline import Timeline, flagged_after
-from ui.worker import EditorWorker, StallMeter
+from ui.worker import EditorWorker
 
 BUSY_TEXT = "auto-segmentation running…"
 
@@ -28,23 +36,24 @@ class App:
     root: the Tk root (tests pass their own); backend: shown in the status bar.
     """
 
-    def __init__(self, root: tk.Tk, editor, *, backend: str = "", title: str = "framewise") -> None:
+    def __init__(self, root: tk.Tk, editor: Any, *, backend: str = "", title: str = "framewise") -> None:
         self.root = root
         self.editor = editor
         self.backend = backend
         self.state: ViewState | None = None
-        self.dialog = None  # the last error dialog shown
+        self.dialog: ErrorDialog | None = None  # the last error dialog shown
         self.error: str | None = None
         self._goto_target: int | None = None
         self._playing = False
+        self._play_id: str | None = None
         root.title(f"{title} — {editor.media_name}")
         root.geometry("1180x760")
-        self.stalls = StallMeter(root)
+        self.marks = MarkTracker(editor)  # before any Editor call: it follows the event log
         self.worker = EditorWorker(root, on_busy=self._on_busy)
         self._build()
-        self._bind_keys()
-        from ui.propagation import PropagationMonitor
-
+        # A callback that raises (a bug) is shown on the status line; the loops go on.
+        root.report_callback_exception = self._callback_error
+        bind_shortcuts(self)
         self.propagation = PropagationMonitor(self)
         self.run(lambda: None, "loading…")
 
@@ -52,9 +61,7 @@ class App:
 
     def _build(self) -> None:
         root = self.root
-        from ui.menus import build_menus
-
-        build_menus(self)
+        self.menus = build_menus(self)
         outer = ttk.Frame(root)
         outer.pack(fill="both", expand=True)
         self.sidebar = Sidebar(outer, self)
@@ -73,49 +80,16 @@ class App:
         self.sam_panel.withdraw()
         self.sidebar.set_classes(self.editor.ontology)
 
-    def _bind_keys(self) -> None:
-        root = self.root
-        for sequence, handler in {
-            "<Shift-A>": self.toggle_sam,
-            "<Return>": self.apply,
-            "<KP_Enter>": self.apply,
-            "<Escape>": self.reset,
-            "<Tab>": self.cycle_candidate,
-            "<Left>": lambda: self.step(-1),
-            "<Right>": lambda: self.step(1),
-            "<Home>": lambda: self.goto(0),
-            "<End>": lambda: self.goto(self.frame_count - 1),
-            "<Control-z>": self.undo,
-            "<Control-Shift-Z>": self.redo,
-            "<Control-y>": self.redo,
-            "<n>": lambda: self.next_flagged(1),
-            "<Shift-N>": lambda: self.next_flagged(-1),
-            "<p>": self.toggle_play,
-            "<f>": self.view.fit,
-        }.items():
-            root.bind_all(sequence, self._key(handler))
-        for digit in range(1, 10):
-            root.bind_all(f"<Key-{digit}>", self._key(lambda d=digit: self.class_hotkey(d)))
-
-    def _key(self, handler: Callable[[], Any]) -> Callable[[tk.Event], str]:
-        def on_key(event: tk.Event) -> str | None:
-            if isinstance(event.widget, (tk.Entry, ttk.Entry, tk.Spinbox, ttk.Spinbox)):
-                return None  # typing in the frame box
-            handler()
-            return "break"
-
-        return on_key
-
     # -- running Editor calls off the Tk thread ---------------------------------------
 
     def run(self, call: Callable[[], Any], busy_text: str = "", then: Callable[[Any], None] | None = None) -> None:
         """Run ``call()`` on the editor thread, then redraw from a fresh snapshot."""
 
-        def work():
+        def work() -> tuple[Any, ViewState]:
             result = call()
-            return result, snapshot(self.editor, self.backend)
+            return result, snapshot(self.editor, self.marks, self.backend)
 
-        def done(value, error) -> None:
+        def done(value: Any, error: BaseException | None) -> None:
             if error is not None:
                 self._show_error(error)
                 return
@@ -138,9 +112,18 @@ class App:
         if not isinstance(error, (PromptError, EditorStateError)):
             # Media, project, disk, export failures: the person must see them. The Editor
             # kept its state (the selection survives a failed apply), so they can retry.
-            from ui.dialogs import ErrorDialog
-
             self.dialog = ErrorDialog(self.root, text)
+
+    def _callback_error(self, kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        """A Tk callback raised: a bug. Print the traceback as Tk does and say so on the
+        status line; the window's poll loops have rescheduled themselves and go on."""
+        # The class's handler, looked up now (tests replace it): typeshed declares it as an
+        # instance attribute, so on the class mypy does not see the Tk it takes first.
+        tk.Tk.report_callback_exception(self.root, kind, error, trace)  # type: ignore[call-arg, arg-type]
+        text = f"internal error: {kind.__name__}: {error} (traceback on the terminal)"
+        self.error = text
+        self.status.set(text)
+        self.sam_panel.set_status(text, error=True)
 
     def _on_busy(self, busy: bool, name: str) -> None:
         if not busy and self.error is None:
@@ -152,6 +135,7 @@ class App:
         self.timeline.update_marks(state.frame_index, state.frame_count, state.marks)
         self.sidebar.show(state)
         self.controls.show(state)
+        self.menus.set_history(state.can_undo, state.can_redo)
         if state.sam_mode and state.sam_capable:
             if self.sam_panel.state() == "withdrawn":
                 self.sam_panel.deiconify()
@@ -291,18 +275,25 @@ class App:
     def toggle_play(self) -> None:
         self._playing = not self._playing
         self.controls.set_playing(self._playing)
+        if self._play_id is not None:
+            self.root.after_cancel(self._play_id)
+            self._play_id = None
         if self._playing:
             self._play_tick()
 
     def _play_tick(self) -> None:
+        self._play_id = None
         if not self._playing or self.state is None:
             return
-        if self.state.frame_index >= self.frame_count - 1:
-            self.toggle_play()
-            return
-        if not self.worker.busy:
-            self.step(1)
-        self.root.after(max(15, int(1000 / (self.state.fps or 25))), self._play_tick)
+        delay = max(15, int(1000 / (self.state.fps or 25)))
+        try:
+            if self.state.frame_index >= self.frame_count - 1:
+                self.toggle_play()
+            elif not self.worker.busy:
+                self.step(1)
+        finally:  # an error is reported by Tk; playback goes on
+            if self._playing and self._play_id is None:
+                self._play_id = self.root.after(delay, self._play_tick)
 
     # -- shutdown -----------------------------------------------------------------------
 
@@ -319,11 +310,18 @@ class App:
                 f"(pending calls: {self.worker.pending}, seek target: {self._goto_target})")
 
     def close(self) -> None:
+        self._playing = False
+        if self._play_id is not None:
+            self.root.after_cancel(self._play_id)
         self.propagation.stop()
         self.propagation.close()
-        self.stalls.close()
         self.worker.close()
         self.editor.close()
+
+    def refresh_marks(self) -> None:
+        """Re-read every timeline mark (after labels were written behind the Editor's back)."""
+        self.marks.touch(None)
+        self.run(lambda: None)
 
     def open_media(self, path: str) -> None:
         """Switch to another media of the project; on failure the current one stays open."""
@@ -332,7 +330,5 @@ class App:
 
     def export(self, fmt: str, folder: str) -> None:
         """Export the project's labels (runs on the editor thread; a project store is needed)."""
-        from ui.project_actions import export_labels
-
         self.run(lambda: export_labels(self.editor, fmt, folder), f"exporting {fmt}…",
                  then=lambda path: self.status.set(f"exported {fmt} to {path}"))

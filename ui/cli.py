@@ -10,6 +10,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported at run time inside the functions: a headless command needs neither
+    from engine.editing.editor import Editor
+    from engine.project import Project
 
 
 def register(sub) -> None:
@@ -29,18 +34,26 @@ def register(sub) -> None:
     parser.set_defaults(handler=annotate)
 
 
-def open_editor(media: str | Path, project_dir: str | Path, *, ontology_file=None, backend=None, checkpoint=None, device=None, quality=0.6):
+def open_editor(
+    media: str | Path,
+    project_dir: str | Path,
+    *,
+    ontology_file: str | None = None,
+    backend: str | None = None,
+    checkpoint: str | None = None,
+    device: str | None = None,
+    quality: float = 0.6,
+) -> tuple[Editor, Project]:
     """The Editor the window drives: the media open, labels going into the project.
 
     Everything that can fail on bad input (media, project, checkpoint, ontology) fails here,
     before a window opens, with a `FramewiseError`.
     """
     from engine.editing.editor import Editor
+    from engine.media.open import open_media
     from engine.ontology import Ontology
     from engine.project import Project
     from engine.segment import make_segmenter
-
-    from engine.media.open import open_media
 
     media_path = Path(media).expanduser()
     media_name = str(media_path.resolve()) if media_path.exists() else str(media)

@@ -8,13 +8,13 @@ wheel = zoom about the pointer, middle drag or space + left drag = pan.
 from __future__ import annotations
 
 import tkinter as tk
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from engine.preview.overlay import SELECTION_RGB
-from engine.types import Box
+from engine.types import Box, Shape
 from ui.state import ViewState
 from ui.viewport import Viewport
 
@@ -58,7 +58,8 @@ def to_photo_data(image: np.ndarray) -> bytes:
 class FrameView(tk.Canvas):
     """A canvas that draws `ViewState`s and reports prompts in frame pixels.
 
-    on_point(x, y, positive) and on_box(x0, y0, x1, y1) receive frame pixel-centre coordinates.
+    on_point(x, y, positive) receives frame pixel-centre coordinates, on_box(x0, y0, x1, y1)
+    frame pixel-edge coordinates (the conventions of `engine.types`).
     """
 
     def __init__(
@@ -119,7 +120,7 @@ class FrameView(tk.Canvas):
         for label, colour in state.labels:
             if label.object_id in self.hidden_objects:
                 continue
-            self._draw_shape(label.shape, colour, f"object-{label.object_id}")
+            self._draw_shape(view, label.shape, colour, f"object-{label.object_id}")
         if state.box is not None:
             x0, y0 = view.edge_to_canvas(state.box[0], state.box[1])
             x1, y1 = view.edge_to_canvas(state.box[2], state.box[3])
@@ -129,8 +130,7 @@ class FrameView(tk.Canvas):
             fill = INCLUDE if positive else EXCLUDE
             self.create_oval(cx - 5, cy - 5, cx + 5, cy + 5, fill=fill, outline="white", width=1.5, tags=("overlay", "point"))
 
-    def _draw_shape(self, shape, colour: str, tag: str) -> None:
-        view = self.viewport
+    def _draw_shape(self, view: Viewport, shape: Shape, colour: str, tag: str) -> None:
         if isinstance(shape, Box):
             x0, y0 = view.edge_to_canvas(shape.x0, shape.y0)
             x1, y1 = view.edge_to_canvas(shape.x1, shape.y1)
@@ -205,10 +205,8 @@ class FrameView(tk.Canvas):
         press, self._press = self._press, None
         self.delete("rubber")
         view = self.viewport
-        if self._dragging:
-            x0, y0 = view.clamp(*view.canvas_to_frame(*press))
-            x1, y1 = view.clamp(*view.canvas_to_frame(event.x, event.y))
-            self.on_box(x0, y0, x1, y1)
+        if self._dragging:  # box corners are pixel edges: drawn back where the rubber band was
+            self.on_box(*view.drag_box(press, (event.x, event.y)))
         elif view.contains(event.x, event.y):
             self.on_point(*view.canvas_to_frame(event.x, event.y), True)
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import tkinter as tk
+from functools import partial
 from tkinter import filedialog
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ui.app import App
 
 EXPORT_FORMATS = (
     ("COCO (JSON)", "coco"),
@@ -13,22 +18,38 @@ EXPORT_FORMATS = (
     ("DAVIS (indexed PNG masks)", "davis"),
 )
 
+UNDO, REDO = 0, 1  # entry indices in the Edit menu
 
-def build_menus(app) -> tk.Menu:
+
+class Menus:
+    """The menu bar and the entries whose state follows the Editor (Undo, Redo)."""
+
+    def __init__(self, bar: tk.Menu, edit: tk.Menu) -> None:
+        self.bar = bar
+        self.edit = edit
+
+    def set_history(self, can_undo: bool, can_redo: bool) -> None:
+        """Enable Undo / Redo only when there is a change for them to act on."""
+        self.edit.entryconfigure(UNDO, state="normal" if can_undo else "disabled")
+        self.edit.entryconfigure(REDO, state="normal" if can_redo else "disabled")
+
+
+
+def build_menus(app: App) -> Menus:
     root = app.root
     bar = tk.Menu(root)
     file_menu = tk.Menu(bar, tearoff=False)
     file_menu.add_command(label="Open media…", command=lambda: ask_open(app))
     export_menu = tk.Menu(file_menu, tearoff=False)
     for text, name in EXPORT_FORMATS:
-        export_menu.add_command(label=text, command=lambda fmt=name: ask_export(app, fmt))
+        export_menu.add_command(label=text, command=partial(ask_export, app, name))
     file_menu.add_cascade(label="Export", menu=export_menu)
     file_menu.add_separator()
     file_menu.add_command(label="Quit", command=root.destroy)
     bar.add_cascade(label="File", menu=file_menu)
     edit = tk.Menu(bar, tearoff=False)
-    edit.add_command(label="Undo", accelerator="Ctrl+Z", command=app.undo)
-    edit.add_command(label="Redo", accelerator="Ctrl+Shift+Z", command=app.redo)
+    edit.add_command(label="Undo", accelerator="Ctrl+Z", command=app.undo, state="disabled")
+    edit.add_command(label="Redo", accelerator="Ctrl+Shift+Z", command=app.redo, state="disabled")
     bar.add_cascade(label="Edit", menu=edit)
     view = tk.Menu(bar, tearoff=False)
     view.add_command(label="Fit frame", accelerator="F", command=lambda: app.view.fit())
@@ -41,16 +62,16 @@ def build_menus(app) -> tk.Menu:
     sam.add_command(label="Reset", accelerator="Esc", command=app.reset)
     bar.add_cascade(label="SAM", menu=sam)
     root.configure(menu=bar)
-    return bar
+    return Menus(bar, edit)
 
 
-def ask_export(app, fmt: str) -> None:
+def ask_export(app: App, fmt: str) -> None:
     folder = filedialog.askdirectory(parent=app.root, title=f"Export {fmt} to folder", mustexist=False)
     if folder:
         app.export(fmt, folder)
 
 
-def ask_open(app) -> None:
+def ask_open(app: App) -> None:
     path = filedialog.askopenfilename(parent=app.root, title="Open a video or image")
     if path:
         app.open_media(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tkinter as tk
 from tkinter import simpledialog, ttk
 
+from ui.keys import last_focus
 from ui.state import ViewState
 
 SAM_ICON = "✦"  # marks classes SAM can serve (polygon, bounding box)
@@ -147,7 +148,8 @@ class ControlBar(ttk.Frame):
         ttk.Label(row, textvariable=self.progress_text, width=44).pack(side="left")
 
     def show(self, state: ViewState) -> None:
-        if self.focus_get() is not self.frame_box:
+        # Not focus_get(): it raises KeyError while a Tk file dialog has the focus.
+        if last_focus(self.frame_box) != str(self.frame_box):  # the person is not typing a frame number
             self.frame_box.delete(0, "end")
             self.frame_box.insert(0, str(state.frame_index + 1))
         self.frame_total.configure(text=f"/ {state.frame_count}")

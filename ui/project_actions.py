@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from engine.errors import ExportError
+from engine.formats.project_io import dataset_from_project
+from engine.formats.writers import export_dataset
 
 
-def export_labels(editor, fmt: str, folder: str | Path) -> Path:
+def export_labels(editor: Any, fmt: str, folder: str | Path) -> Path:
     """Export the open project's labels in ``fmt`` (coco, yolo, cvat-video, mot, davis) to ``folder``."""
-    from engine.formats.dataset import Dataset
-    from engine.formats.writers import export_dataset
-
     store = editor.store
     if not hasattr(store, "integrity_check"):
         raise ExportError("exporting needs a project: start the editor with --project DIR")
-    export_dataset(Dataset.from_project(store), fmt, folder)
+    export_dataset(dataset_from_project(store), fmt, folder)
     return Path(folder)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import tkinter as tk
+from collections.abc import Callable
 from tkinter import ttk
-from typing import Callable
 
 INSTRUCTIONS = (
     "Left click: include point\n"
@@ -85,7 +85,7 @@ class SamPanel(tk.Toplevel):
         self.apply_button.pack(side="right")
         self._released = True
         self.slider.bind("<ButtonRelease-1>", lambda e: self._commit())
-        self._pending: int | None = None
+        self._pending: str | None = None  # the `after` id of the pending commit
 
     def set_status(self, text: str, error: bool = False) -> None:
         self.status.set(text)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from engine.types import Label
+from ui.marks import MarkTracker
 
 
 @dataclass(frozen=True)
@@ -16,9 +18,11 @@ class ViewState:
     frame: H×W×3 uint8 RGB of the current frame.
     selection: H×W bool of the shown candidate mask, or None.
     points: N×2 float32 (x, y) frame pixels of the prompt points; point_labels: N int32.
-    box: (x0, y0, x1, y1) frame pixels of the box prompt, or None.
+    box: (x0, y0, x1, y1) frame pixel edges of the box prompt, or None.
     labels: the current frame's labels with their class colours "#rrggbb".
-    marks: per-frame timeline state, frames long, uint8 (0 none, 1 confirmed, 2 propagated, 3 flagged).
+    marks: per-frame timeline state, frames long, read-only uint8 (0 none, 1 confirmed, 2
+        propagated, 3 flagged); the same array object as the previous snapshot's while unchanged.
+    can_undo / can_redo: whether Undo / Redo have a change to act on.
     """
 
     frame_index: int
@@ -45,27 +49,24 @@ class ViewState:
     can_redo: bool = False
 
 
-MARK_NONE, MARK_CONFIRMED, MARK_PROPAGATED, MARK_FLAGGED = 0, 1, 2, 3
+def history_state(store: Any) -> tuple[bool, bool]:
+    """(undo possible, redo possible) for ``store``; (False, False) when it keeps no history."""
+    query = getattr(store, "history_state", None)
+    return query() if callable(query) else (False, False)
 
 
-def snapshot(editor, backend: str = "") -> ViewState:
-    """Read the Editor's state (call on the editor thread only)."""
+def snapshot(editor: Any, marks: MarkTracker, backend: str = "") -> ViewState:
+    """Read the Editor's state (call on the editor thread only): the current frame's labels
+    and the marks of the frames changed since the last snapshot, never the whole media."""
     selection = editor.selection
     proposal = selection.proposal
     source = editor.source
-    labels = editor.labels()
-    marks = np.zeros(len(source), np.uint8)
     current: list[tuple[Label, str]] = []
-    for label in labels:
-        if 0 <= label.frame_index < len(marks):
-            kind = MARK_FLAGGED if label.review else (MARK_PROPAGATED if label.source == "propagated" else MARK_CONFIRMED)
-            marks[label.frame_index] = max(marks[label.frame_index], kind)
-        if label.frame_index == editor.frame_index:
-            colour = editor.ontology[label.class_name].colour if label.class_name in editor.ontology else "#ff7f0e"
-            current.append((label, colour))
+    for label in editor.labels(editor.frame_index):
+        colour = editor.ontology[label.class_name].colour if label.class_name in editor.ontology else "#ff7f0e"
+        current.append((label, colour))
     state = editor.server.cache_state()
-    history = getattr(editor, "history_state", None)
-    can_undo, can_redo = history() if callable(history) else (False, False)
+    can_undo, can_redo = history_state(editor.store)
     return ViewState(
         frame_index=editor.frame_index,
         frame_count=len(source),
@@ -86,8 +87,7 @@ def snapshot(editor, backend: str = "") -> ViewState:
         score=None if proposal is None else float(proposal.scores[selection.candidate]),
         backend=backend,
         cache=state.summary(),
-        marks=marks,
+        marks=marks.marks(),
         can_undo=can_undo,
         can_redo=can_redo,
     )
-

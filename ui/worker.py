@@ -9,14 +9,23 @@ loop driven by ``widget.after``.
 from __future__ import annotations
 
 import queue
-import time
 import threading
+import tkinter as tk
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 Done = Callable[[Any, BaseException | None], None]
 
 POLL_MS = 10
+
+
+def report_callback_error(widget: tk.Misc, error: BaseException) -> None:
+    """Report ``error``, raised by a callback on the Tk thread, the way Tk reports errors
+    of its own callbacks: through the root's ``report_callback_exception`` (the window shows
+    it on its status line and prints the traceback; the GUI tests fail on it)."""
+    root = widget.nametowidget(".")
+    root.report_callback_exception(type(error), error, error.__traceback__)
 
 
 @dataclass
@@ -33,7 +42,7 @@ class EditorWorker:
     on_busy: called on the Tk thread with (busy: bool, task name) when work starts/ends.
     """
 
-    def __init__(self, widget, on_busy: Callable[[bool, str], None] | None = None) -> None:
+    def __init__(self, widget: tk.Misc, on_busy: Callable[[bool, str], None] | None = None) -> None:
         self._widget = widget
         self._tasks: queue.Queue[_Task | None] = queue.Queue()
         self._results: queue.Queue[tuple[_Task, Any, BaseException | None]] = queue.Queue()
@@ -94,18 +103,29 @@ class EditorWorker:
                 self._results.put((task, result, error))
 
     def _poll(self) -> None:
+        """Hand finished calls to their ``done`` on the Tk thread. A callback that raises
+        is reported (`report_callback_error`) and the next results still arrive: the loop
+        reschedules itself whatever happens."""
         try:
-            while True:
-                task, result, error = self._results.get_nowait()
+            while not self._closed:
+                try:
+                    task, result, error = self._results.get_nowait()
+                except queue.Empty:
+                    break
                 self._pending -= 1
-                if task.done is not None:
-                    task.done(result, error)
+                try:
+                    if task.done is not None:
+                        task.done(result, error)
+                except Exception as exc:  # noqa: BLE001 — reported, the loop goes on
+                    report_callback_error(self._widget, exc)
                 if self._pending == 0 and self._on_busy:
-                    self._on_busy(False, task.name)
-        except queue.Empty:
-            pass
-        if not self._closed:
-            self._poll_id = self._widget.after(POLL_MS, self._poll)
+                    try:
+                        self._on_busy(False, task.name)
+                    except Exception as exc:  # noqa: BLE001 — reported, the loop goes on
+                        report_callback_error(self._widget, exc)
+        finally:
+            if not self._closed:
+                self._poll_id = self._widget.after(POLL_MS, self._poll)
 
     def close(self, timeout: float = 10.0) -> None:
         if self._closed:
@@ -117,33 +137,3 @@ class EditorWorker:
             pass
         self._tasks.put(None)
         self._thread.join(timeout)
-
-
-class StallMeter:
-    """Measures how long the Tk event loop goes without running a timer: a heartbeat
-    scheduled every ``interval_ms``; the longest gap beyond that is the worst stall."""
-
-    def __init__(self, widget, interval_ms: int = 5) -> None:
-        self._widget = widget
-        self._interval = interval_ms / 1000
-        self.worst = 0.0
-        self.beats = 0
-        self._last = time.perf_counter()
-        self._id = widget.after(interval_ms, self._beat)
-        self._interval_ms = interval_ms
-
-    def reset(self) -> None:
-        self.worst, self.beats, self._last = 0.0, 0, time.perf_counter()
-
-    def _beat(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, now - self._last - self._interval)
-        self._last = now
-        self.beats += 1
-        self._id = self._widget.after(self._interval_ms, self._beat)
-
-    def close(self) -> None:
-        try:
-            self._widget.after_cancel(self._id)
-        except Exception:  # noqa: BLE001 — the widget may already be gone
-            pass

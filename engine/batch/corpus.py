@@ -11,15 +11,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from engine.batch.executors import BatchSummary, ExecutorOptions, MediaOutcome, WorkerJob, run_corpus
+from engine.batch.executors import BatchSummary, executor_options, run_corpus, worker_segmenter
+from engine.batch.jobs import ExecutorOptions, MediaOutcome, WorkerJob
+from engine.batch.prelabel import (
+    DONE_MARKER,
+    MANIFEST,
+    MediaResult,
+    PrelabelSummary,
+    input_key,
+    prelabel_one,
+    prepare_out,
+    read_manifest,
+    run_prelabel,
+)
 from engine.errors import FramewiseError
+from engine.fileio import atomic_write_json
+from engine.media.fingerprint import media_stem
 
 
 def prelabel_setup(job_options: tuple) -> None:
     """A worker's set-up: build its segmenter now (kept by `worker_segmenter`). With a
     session the backend is the session's, known at the first media: built then."""
-    from engine.batch.executors import worker_segmenter
-
     _, options = job_options
     if options.session is None:
         worker_segmenter(options.backend, options.checkpoint, options.device)
@@ -43,9 +55,6 @@ def prelabel_corpus(
 
     ``run_one(media, options) -> MediaResult`` defaults to `prelabel_one`; it must be a
     top-level function (workers import it)."""
-    from engine.fileio import atomic_write_json
-    from engine.batch.prelabel import DONE_MARKER, MANIFEST, MediaResult, PrelabelSummary, input_key, media_stem, prelabel_one, prepare_out, read_manifest
-
     run_one = run_one or prelabel_one
     out = prepare_out(media, options)
     manifest = read_manifest(out)
@@ -103,12 +112,8 @@ def run_with_executor(media: list[str], options, args):
     import sys
     import time
 
-    from engine.batch.executors import executor_options
-
     executor = executor_options(args)
     if executor.kind == "local" and executor.workers == 1:
-        from engine.batch.prelabel import run_prelabel
-
         start = time.perf_counter()
         summary = run_prelabel(media, options)
         done = [r for r in summary.results if r.status == "done"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,7 +37,20 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.batch.executors import worker_segmenter
+from engine.editing.editor import Editor
 from engine.errors import FramewiseError, MediaError, ProjectError
+from engine.fileio import atomic_write_json
+from engine.geometry import mask_to_polygon
+from engine.media.fingerprint import media_fingerprint, media_stem
+from engine.media.images import read_id_mask
+from engine.media.open import open_media
+from engine.ontology import Ontology, default_ontology
+from engine.preview.video import write_preview, write_preview_pngs
+from engine.project import Project
+from engine.sessions.record import load_session
+from engine.sessions.replay import replay_session
+from engine.types import QUALITY_DEFAULT, Label, LabelSource, ShapeType
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "framewise-prelabel"
@@ -118,14 +130,6 @@ class PrelabelSummary:
         return self.count("failed") > 0
 
 
-def media_stem(media: str | Path) -> str:
-    """The project folder name of a media: its file stem (a folder's name; a glob's
-    folder), with characters other than letters, digits, ``.``, ``_``, ``-`` as ``_``."""
-    path = Path(media)
-    name = path.parent.name if any(c in path.name for c in "*?[") else (path.name if path.is_dir() else path.stem)
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "media"
-
-
 def _file_hash(path: str | Path) -> str:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -135,6 +139,8 @@ def _file_hash(path: str | Path) -> str:
 
 def init_mask_path(media: str, options: PrelabelOptions) -> Path:
     """``DIR/<stem>/00000.png``, or ``DIR/00000.png`` for a single media."""
+    if options.init_masks is None:
+        raise ValueError("init_mask_path needs options.init_masks")
     root = Path(options.init_masks)
     tried = [root / media_stem(media) / "00000.png"]
     if options.single:
@@ -147,8 +153,6 @@ def init_mask_path(media: str, options: PrelabelOptions) -> Path:
 
 def input_key(media: str, options: PrelabelOptions) -> str:
     """A hash of everything that decides a media's labels and outputs (see module docstring)."""
-    from engine.media.fingerprint import media_fingerprint
-
     parts = {
         "media": media_fingerprint(media),
         "session": _file_hash(options.session) if options.session else None,
@@ -157,19 +161,6 @@ def input_key(media: str, options: PrelabelOptions) -> str:
         **{k: getattr(options, k) for k in ("backend", "checkpoint", "quality", "map", "until", "preview", "preview_png")},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def read_id_mask(path: str | Path) -> np.ndarray:
-    """H×W int64 object ids of a palette or grey PNG (0 = background)."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            if image.mode not in ("P", "L", "I", "I;16", "1"):
-                raise MediaError(f"{path}: mode {image.mode} is not an id mask (palette or grey PNG)")
-            return np.asarray(image).astype(np.int64)
-    except OSError as exc:
-        raise MediaError(f"{path}: cannot read the mask: {exc}") from exc
 
 
 def clear_outputs(folder: Path) -> None:
@@ -219,29 +210,17 @@ def prelabel_one(media: str, options: PrelabelOptions) -> MediaResult:
     except Exception as exc:  # one media's failure must not stop the others
         return MediaResult(str(media), stem, "failed", str(folder), error=_one_line(exc),
                            seconds=round(time.perf_counter() - started, 3))
-    from engine.fileio import atomic_write_json
-
     atomic_write_json(folder / DONE_MARKER, asdict(result))
     return result
 
 
 def _prelabel(media: str, options: PrelabelOptions, stem: str, folder: Path, started: float) -> MediaResult:
     # hook (engine/batch/executors.py): one segmenter per worker process, reused across its media
-    from engine.batch.executors import worker_segmenter
-    from engine.editing.editor import Editor
-    from engine.media.open import open_media
-    from engine.project import Project
-    from engine.types import QUALITY_DEFAULT
-
     session = None
     if options.session:
-        from engine.sessions.record import load_session
-
         session = load_session(options.session)
         ontology = session.ontology
     else:
-        from engine.ontology import Ontology, default_ontology
-
         ontology = Ontology.load(options.ontology) if options.ontology else default_ontology()
         id_mask = read_id_mask(init_mask_path(media, options))
     backend = options.backend or (session.segmenter.backend if session and not options.checkpoint else None)
@@ -279,8 +258,6 @@ def _prelabel(media: str, options: PrelabelOptions, stem: str, folder: Path, sta
 
 
 def _from_session(editor, session, source, map_mode: str, until: int | None) -> None:
-    from engine.sessions.replay import replay_session
-
     replay_session(session, source, editor, map=map_mode)
     if any(event.kind == "propagate" for event in session.events):
         return
@@ -297,13 +274,10 @@ def _from_session(editor, session, source, map_mode: str, until: int | None) -> 
 
 
 def _from_masks(editor, source, id_mask: np.ndarray, media: str, until: int | None) -> None:
-    from engine.geometry import mask_to_polygon
-    from engine.types import Label
-
     width, height = source.size
     if id_mask.shape != (height, width):
         raise MediaError(f"{media}: the first-frame mask is {id_mask.shape[1]}x{id_mask.shape[0]}, the frames {width}x{height}")
-    polygon_classes = [c.name for c in editor.ontology if c.shape == "polygon"]
+    polygon_classes = [c.name for c in editor.ontology if c.shape == ShapeType.POLYGON]
     if not polygon_classes:
         raise MediaError(f"{media}: the ontology has no polygon class for the first-frame masks")
     editor.open(source)
@@ -314,14 +288,12 @@ def _from_masks(editor, source, id_mask: np.ndarray, media: str, until: int | No
         for object_id in object_ids:
             polygon = mask_to_polygon(id_mask == object_id)
             if polygon.parts:
-                editor.store.put(Label(object_id, 0, polygon_classes[0], polygon, source="manual", score=1.0,
+                editor.store.put(Label(object_id, 0, polygon_classes[0], polygon, source=LabelSource.MANUAL, score=1.0,
                                        confirmed=True, media=editor.media_name), kind="import")
     editor.propagate(1, until=until)
 
 
 def _previews(folder: Path, source, labels, ontology, options: PrelabelOptions) -> tuple[str | None, list[str]]:
-    from engine.preview.video import write_preview, write_preview_pngs
-
     preview = str(write_preview(folder / PREVIEW, source, labels, ontology)) if options.preview else None
     pngs = [str(p) for p in write_preview_pngs(folder, source, labels, ontology, options.preview_png)]
     return preview, pngs
@@ -357,12 +329,12 @@ def prepare_out(media: list[str], options: PrelabelOptions) -> Path:
 def run_prelabel(media: list[str], options: PrelabelOptions, run_one=prelabel_one) -> PrelabelSummary:
     """Pre-label every media in turn, skipping those done with the same inputs; the
     manifest is rewritten (atomically) before and after each media."""
-    from engine.fileio import atomic_write_json
-
     out = prepare_out(media, options)
     manifest = read_manifest(out)
     results = []
     for item, stem in ((m, media_stem(m)) for m in media):
+        key: str | None
+        error: str | None
         try:
             key = input_key(item, options)
         except (FramewiseError, OSError) as exc:

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.batch.executors import MediaOutcome, MediaWorker, WorkerJob, died_outcome, outcome_from_report
+from engine.batch.jobs import MediaOutcome, MediaWorker, WorkerJob, died_outcome, outcome_from_report
 from engine.errors import ExecutorError
 
 RAY_MISSING = "the ray executor needs Ray: pip install 'framewise[ray]'"

@@ -13,6 +13,10 @@ import sys
 
 from engine.errors import FramewiseError
 
+# Engine modules are imported inside the handlers, not here: every command module is
+# imported to build the parser, and what the handlers use costs ~0.2 s to import (measured:
+# 0.23 s against 0.05 s for the parser alone), which `framewise --help` would pay.
+
 EXIT_USAGE = 2
 
 # Modules that add their own sub-commands: each has ``register(subparsers)``, which adds
@@ -63,9 +67,11 @@ def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser
         action="append",
         default=[],
         metavar="X,Y[,1|0]",
-        help="a point in frame pixels; 1 = include (default), 0 = exclude; repeatable, applied in order",
+        help="a point in frame pixels (pixel centres: 0,0 is the first pixel's centre); "
+        "1 = include (default), 0 = exclude; repeatable, applied in order",
     )
-    seg.add_argument("--box", metavar="X0,Y0,X1,Y1", help="a box prompt in frame pixels")
+    seg.add_argument("--box", metavar="X0,Y0,X1,Y1",
+                     help="a box prompt in frame pixel edges: pixels X0..X1-1, Y0..Y1-1 are inside")
     add_backend_options(seg)
     seg.add_argument(
         "--quality",
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None, extra_modules: tuple[str, ...] = ()) -> 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser(extra_modules)
     args = parser.parse_args(argv)
-    from engine.cli import commands
+    from engine.cli import commands  # see the note at the imports: ~0.2 s of imports
 
     handler = getattr(args, "handler", None) or {
         "info": commands.info,

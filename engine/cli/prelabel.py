@@ -12,6 +12,10 @@ import argparse
 import json
 from dataclasses import asdict
 
+# Engine modules are imported inside the handlers, not here: every command module is
+# imported to build the parser, and what the handlers use costs ~0.2 s to import (measured:
+# 0.23 s against 0.05 s for the parser alone), which `framewise --help` would pay.
+
 EXIT_FAILED = 2
 
 

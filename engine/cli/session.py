@@ -20,6 +20,10 @@ from pathlib import Path
 
 from engine.errors import ProjectError, SessionFormatError
 
+# Engine modules are imported inside the handlers, not here: every command module is
+# imported to build the parser, and what the handlers use costs ~0.2 s to import (measured:
+# 0.23 s against 0.05 s for the parser alone), which `framewise --help` would pay.
+
 # Batch replay has no cursor to run ahead of: embed only the frames it visits.
 _REPLAY_SERVER = {"window": (0, 0)}
 MAP_MODES = ("index", "time")  # engine.sessions.replay.MAP_MODES, spelled out to keep --help light
@@ -89,7 +93,9 @@ def _pick_media(project, wanted: str | None):
         raise ProjectError(f"{project.folder}: the project has no media")
     if wanted is None:
         if len(media) > 1:
-            raise ProjectError(f"{project.folder}: the project has {len(media)} media; choose one with --media: {', '.join(names)}")
+            raise ProjectError(
+                f"{project.folder}: the project has {len(media)} media; choose one with --media: {', '.join(names)}"
+            )
         return media[0]
     matches = [info for info in media if info.name == wanted] or [
         info for info in media if Path(info.name).name == wanted or Path(info.name) == Path(wanted)
@@ -152,9 +158,9 @@ def replay_command(args: argparse.Namespace) -> int:
     from engine.media.open import open_media
     from engine.ontology import Ontology
     from engine.project import open_or_create
-    from engine.sessions.replay import replay_session
     from engine.segment import BACKENDS, make_segmenter
     from engine.sessions.record import load_session
+    from engine.sessions.replay import replay_session
 
     # Everything that can fail on the inputs fails here, before a project folder exists.
     session = load_session(args.session)

@@ -20,6 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.media.images import read_id_mask
+from engine.media.open import open_media
+from engine.types import ShapeType
+
 SEED = 20240611
 VIDEO_SIZE = (640, 360)  # (width, height)
 STILL_SIZE = (640, 480)
@@ -35,14 +39,14 @@ class SampleObject:
     object_id: int
     name: str
     class_name: str
-    shape: str  # the class's shape type
+    shape: ShapeType  # the class's shape type
     description: str
 
 
 OBJECTS = (
-    SampleObject(1, "ball", "ball", "polygon", "orange spotted ball, shaded, moving and squashing"),
-    SampleObject(2, "frame", "frame", "polygon", "blue striped rectangle with a hole, drifting and turning"),
-    SampleObject(3, "leaf", "leaf", "bounding_box", "green veined leaf, slowly moving"),
+    SampleObject(1, "ball", "ball", ShapeType.POLYGON, "orange spotted ball, shaded, moving and squashing"),
+    SampleObject(2, "frame", "frame", ShapeType.POLYGON, "blue striped rectangle with a hole, drifting and turning"),
+    SampleObject(3, "leaf", "leaf", ShapeType.BOUNDING_BOX, "green veined leaf, slowly moving"),
 )
 _DEPTH_ORDER = (2, 3, 1)  # back to front
 
@@ -230,7 +234,7 @@ at least half of it.
 `manifest.json` → `objects[*].video.click` is the object pixel farthest from its boundary
 on its first visible frame (the usual first click of a simulated clicker), and `box` its
 `[x0, y0, x1, y1]` pixel-edge box (x1, y1 exclusive); `still` has the same for `still.jpg`.
-'''
+'''  # noqa: E501 (sample_media/README.md verbatim: --check compares it byte for byte)
 
 
 def _write_video(path: Path, frames: list[np.ndarray]) -> str:
@@ -305,7 +309,7 @@ def write_sample_media(out_dir: Path | str) -> dict:
                   "mask": "masks/still.png"},
         "mask_format": "8-bit grayscale PNG; pixel value = object id, 0 = background",
         "box_format": "[x0, y0, x1, y1] pixel edges, x1/y1 exclusive",
-        "classes": [{"name": o.class_name, "shape": o.shape} for o in OBJECTS],
+        "classes": [{"name": o.class_name, "shape": o.shape.value} for o in OBJECTS],
         "objects": objects,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -317,24 +321,12 @@ def load_manifest(sample_dir: Path | str) -> dict:
     return json.loads((Path(sample_dir) / "manifest.json").read_text())
 
 
-def read_mask(path: Path | str) -> np.ndarray:
-    """An object-id mask PNG as H×W uint8."""
-    import cv2
-
-    ids = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if ids is None:
-        raise OSError(f"cannot read mask {path}")
-    return ids
-
-
 def verify_sample_media(sample_dir: Path | str, tolerance: float = 4.0) -> list[str]:
     """Problems found comparing a written set with the renderer (empty: all good).
 
     Decoded frames must be within ``tolerance`` mean absolute error (codec loss) of the
     renderer's; masks must match exactly.
     """
-    from engine.media.open import open_media
-
     root = Path(sample_dir)
     problems: list[str] = []
     try:
@@ -356,14 +348,14 @@ def verify_sample_media(sample_dir: Path | str, tolerance: float = 4.0) -> list[
                 if err > tolerance:
                     problems.append(f"{rel} frame {k}: mean abs error {err:.2f} > {tolerance}")
                 mask_path = root / "masks" / "video" / f"{k:05d}.png"
-                if kind == "video" and not np.array_equal(read_mask(mask_path), ids):
+                if kind == "video" and not np.array_equal(read_id_mask(mask_path), ids):
                     problems.append(f"mask of frame {k} differs from the renderer")
     still, still_ids = render_still()
     with open_media(root / manifest["still"]["path"]) as source:
         err = float(np.abs(source.frame(0).astype(np.int16) - still).mean())
         if err > tolerance:
             problems.append(f"still: mean abs error {err:.2f} > {tolerance}")
-    if not np.array_equal(read_mask(root / manifest["still"]["mask"]), still_ids):
+    if not np.array_equal(read_id_mask(root / manifest["still"]["mask"]), still_ids):
         problems.append("still mask differs from the renderer")
     return problems
 

@@ -12,13 +12,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engine.editing.editor import Editor
 from engine.errors import MediaError
 from engine.evaluation.clicker import iou, next_click
 from engine.fileio import atomic_write_json, write_image
+from engine.media.images import read_id_mask
 from engine.ontology import Ontology
 from engine.preview.overlay import render_overlay
 from engine.segment.base import Segmenter
@@ -40,27 +40,28 @@ class ObjectResult:
     score: float
 
 
-def _read_mask(path: Path) -> np.ndarray:
-    """An 8-bit object-id mask, H×W uint8."""
-    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if mask is None:
-        raise MediaError(f"{path}: cannot read ground-truth mask")
-    return mask
-
-
 def _segment_object(editor: Editor, gt: np.ndarray, first: tuple[int, int], target: float, max_clicks: int):
     """Click until the selection reaches ``target`` IoU; returns (clicks, points, flags, mask)."""
     gt_u8 = gt.astype(np.uint8) * 255
     points, flags = [first], [1]
     editor.click(*first, positive=True)
-    while iou(gt_u8, editor.selection_mask()) < target and len(points) < max_clicks:
-        click = next_click(gt_u8, editor.selection_mask())
+    mask = _shown(editor)
+    while iou(gt_u8, mask) < target and len(points) < max_clicks:
+        click = next_click(gt_u8, mask)
         if click is None:
             break
         points.append((click.x, click.y))
         flags.append(1 if click.positive else 0)
         editor.click(click.x, click.y, positive=click.positive)
-    return points, flags, editor.selection_mask()
+        mask = _shown(editor)
+    return points, flags, mask
+
+
+def _shown(editor: Editor) -> np.ndarray:
+    """The selection after a click (a click always leaves one, or raises)."""
+    mask = editor.selection_mask()
+    assert mask is not None, "a click left no selection"
+    return mask
 
 
 def run_demo(
@@ -85,7 +86,7 @@ def run_demo(
     results: list[ObjectResult] = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for key, media_path, mask_path in jobs:
-        ids = _read_mask(mask_path)
+        ids = read_id_mask(mask_path)
         with Editor(segmenter, ontology, quality=quality) as editor:
             editor.open(media_path)
             editor.toggle_sam()

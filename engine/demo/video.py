@@ -24,8 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.batch.prelabel import PrelabelOptions, prelabel_one
+from engine.demo.still import SAMPLE_MEDIA, _segment_object
+from engine.editing.editor import Editor
 from engine.errors import MediaError
+from engine.formats import dataset_from_project, export_dataset
+from engine.geometry import box_to_mask, mask_iou, mask_to_box, shape_to_mask
+from engine.media.fingerprint import media_info
+from engine.media.images import read_id_mask
+from engine.ontology import Ontology
+from engine.project import Project
 from engine.segment.base import Segmenter
+from engine.sessions.record import SegmenterInfo, session_from_log, write_session
+from engine.types import ShapeType
 
 VIDEO_QUALITY = 0.4  # propagation cost grows with quality; 0.4 keeps the run near a minute on 2 cores
 
@@ -58,16 +69,10 @@ class VideoDemoResult:
 def record_session(segmenter: Segmenter, sample_dir: Path, out: Path, *, quality: float,
                    target_iou: float = 0.9, max_clicks: int = 5) -> tuple[Path, dict[int, int]]:
     """Record the first-frame prompts as a session file; returns (path, clicks per object)."""
-    from engine.demo.still import _read_mask, _segment_object
-    from engine.editing.editor import Editor
-    from engine.media.fingerprint import media_info
-    from engine.ontology import Ontology
-    from engine.sessions.record import SegmenterInfo, session_from_log, write_session
-
     manifest = json.loads((sample_dir / "manifest.json").read_text(encoding="utf-8"))
     ontology = Ontology.from_json(manifest["classes"], source=str(sample_dir / "manifest.json"))
     video = sample_dir / manifest["video"]["path"]
-    ids = _read_mask(sample_dir / manifest["video"]["masks"].format(frame=0))
+    ids = read_id_mask(sample_dir / manifest["video"]["masks"].format(frame=0))
     clicks: dict[int, int] = {}
     with Editor(segmenter, ontology, quality=quality, frame_server_options={"window": (0, 0)}) as editor:
         editor.auto_propagate = False  # the session keeps the prompts; prelabel propagates once
@@ -86,9 +91,6 @@ def record_session(segmenter: Segmenter, sample_dir: Path, out: Path, *, quality
 
 def score_tracks(labels, ontology, sample_dir: Path, clicks: dict[int, int]) -> list[TrackResult]:
     """Per object: IoU of each label against the ground-truth mask of its frame."""
-    from engine.demo.still import _read_mask
-    from engine.geometry import box_to_mask, mask_iou, mask_to_box, shape_to_mask
-
     manifest = json.loads((sample_dir / "manifest.json").read_text(encoding="utf-8"))
     pattern = manifest["video"]["masks"]
     truth: dict[int, np.ndarray] = {}
@@ -97,13 +99,14 @@ def score_tracks(labels, ontology, sample_dir: Path, clicks: dict[int, int]) -> 
     classes: dict[int, str] = {}
     for label in labels:
         if label.frame_index not in truth:
-            truth[label.frame_index] = _read_mask(sample_dir / pattern.format(frame=label.frame_index))
+            truth[label.frame_index] = read_id_mask(sample_dir / pattern.format(frame=label.frame_index))
         ids = truth[label.frame_index]
         height, width = ids.shape
         gt = ids == label.object_id
-        box_class = ontology[label.class_name].shape == "bounding_box"
-        if box_class and gt.any():
-            gt = box_to_mask(mask_to_box(gt), height, width)
+        box_class = ontology[label.class_name].shape == ShapeType.BOUNDING_BOX
+        gt_box = mask_to_box(gt) if box_class else None  # None too when the object is not there
+        if gt_box is not None:
+            gt = box_to_mask(gt_box, height, width)
         classes[label.object_id] = label.class_name
         flagged[label.object_id] = flagged.get(label.object_id, 0) + int(label.review)
         scores.setdefault(label.object_id, []).append(mask_iou(shape_to_mask(label.shape, height, width), gt))
@@ -118,11 +121,6 @@ def run_video_demo(segmenter: Segmenter, out_dir: Path, *, sample_dir: Path | No
                    quality: float = VIDEO_QUALITY, until: int | None = None, pngs: int = 4,
                    progress: bool = True) -> VideoDemoResult:
     """Steps 1–4 of the module docstring; ``until`` stops the propagation early (tests)."""
-    from engine.demo.still import SAMPLE_MEDIA
-    from engine.formats import Dataset, export_dataset
-    from engine.batch.prelabel import PrelabelOptions, prelabel_one
-    from engine.project import Project
-
     started = time.perf_counter()
     sample_dir = Path(sample_dir or SAMPLE_MEDIA)
     if not (sample_dir / "manifest.json").is_file():
@@ -139,6 +137,6 @@ def run_video_demo(segmenter: Segmenter, out_dir: Path, *, sample_dir: Path | No
     with Project.open(result.project) as project:
         labels = project.labels()
         tracks = score_tracks(labels, project.ontology, sample_dir, clicks)
-        coco = export_dataset(Dataset.from_project(project), "coco", out_dir / "coco")
+        coco = export_dataset(dataset_from_project(project), "coco", out_dir / "coco")
     return VideoDemoResult(tracks, str(session), result.project, [str(p) for p in coco], result.preview,
                            result.pngs, round(time.perf_counter() - started, 2))

@@ -7,8 +7,11 @@ frame is stored as ``(x + 0.5) / W``) so that a session replays at another resol
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+
+from engine.types import Box, ShapeType, shape_from_json
 
 EVENT_KINDS = (
     "open",
@@ -61,9 +64,9 @@ class SessionLog:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: list[Callable[[Event], object]] = []  # return values are ignored
 
-    def subscribe(self, listener: Callable[[Event], None]) -> None:
+    def subscribe(self, listener: Callable[[Event], object]) -> None:
         self._listeners.append(listener)
 
     def append(self, event: Event) -> Event:
@@ -100,20 +103,16 @@ def normalise_shape(shape, width: int, height: int) -> dict:
 
     Shapes are in pixel-edge coordinates, so (unlike points) there is no half-pixel shift.
     """
-    from engine.types import Box
-
     if isinstance(shape, Box):
         box = [shape.x0 / width, shape.y0 / height, shape.x1 / width, shape.y1 / height]
-        return {"type": "bounding_box", "box": box}
+        return {"type": ShapeType.BOUNDING_BOX.value, "box": box}
     # Divide (not multiply by 1/width): quarter-pixel vertices then round-trip exactly.
     size = [float(width), float(height)]
-    return {"type": "polygon", "parts": [[(ring / size).tolist() for ring in part] for part in shape.parts]}
+    return {"type": ShapeType.POLYGON.value, "parts": [[(ring / size).tolist() for ring in part] for part in shape.parts]}
 
 
 def denormalise_shape(data: dict, width: int, height: int):
     """The inverse of `normalise_shape` for a ``width``×``height`` frame."""
-    from engine.types import Box, shape_from_json
-
     shape = shape_from_json(data, source="event shape")
     if isinstance(shape, Box):
         return Box(shape.x0 * width, shape.y0 * height, shape.x1 * width, shape.y1 * height)

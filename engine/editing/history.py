@@ -15,9 +15,9 @@ primitives, so the in-memory store and the SQLite project share one set of rules
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from typing import ContextManager, Iterator
 
 from engine.errors import EditorStateError
 from engine.types import Label
@@ -44,7 +44,7 @@ class Change:
     before: Row | None
     after: Row | None
 
-    def inverse(self) -> "Change":
+    def inverse(self) -> Change:
         return Change(self.after, self.before)
 
 
@@ -119,13 +119,13 @@ class RecordingStore(ABC):
     @abstractmethod
     def _mark(self, changeset: ChangeSet, undone: bool) -> None: ...
 
-    def transaction(self) -> ContextManager:
+    def transaction(self) -> AbstractContextManager:
         return nullcontext()
 
-    def _check_label(self, label: Label) -> None:
+    def _check_label(self, label: Label) -> None:  # noqa: B027 (an optional hook, not abstract: no check by default)
         """Raise if ``label`` cannot be stored (unknown media, class, source …)."""
 
-    def _check_class(self, class_name: str) -> None:
+    def _check_class(self, class_name: str) -> None:  # noqa: B027 (an optional hook, not abstract: no check by default)
         """Raise if ``class_name`` is not a class of this store."""
 
     # -- changes --------------------------------------------------------------------
@@ -215,6 +215,21 @@ class RecordingStore(ABC):
             self._mark(changeset, False)
             return changeset
 
+    # -- read-only queries ------------------------------------------------------------
+
+    def history_state(self) -> tuple[bool, bool]:
+        """(there is a change set to undo, there is one to redo)."""
+        return self._top(undone=False) is not None, self._top(undone=True) is not None
+
+    def label_flags(self, media: str, first: int | None = None, last: int | None = None) -> list[tuple[int, str, bool]]:
+        """(frame index, source, review) of each label of ``media`` on frames ``first`` to
+        ``last`` (inclusive; None: unbounded), by frame: a timeline's view, without shapes."""
+        return [
+            (label.frame_index, label.source, label.review)
+            for label in self.labels(media)
+            if (first is None or label.frame_index >= first) and (last is None or label.frame_index <= last)
+        ]
+
     # -- internals ------------------------------------------------------------------
 
     def _record(self, kind: str, changes: list[Change]) -> ChangeSet:
@@ -234,3 +249,32 @@ class RecordingStore(ABC):
     def _require_no_group(self, what: str) -> None:
         if self._group is not None:
             raise EditorStateError(f"cannot {what} while a change group is being recorded")
+
+
+RUN_PREFIX = "propagate:"
+"""Change sets of one propagation run share a kind starting with this (one per frame)."""
+
+
+def step_history(
+    history: RecordingStore, kind: str, single: bool, record: Callable[[ChangeSet], object]
+) -> ChangeSet | None:
+    """Undo (``kind="undo"``) or redo (``"redo"``) the newest change set in ``history``,
+    calling ``record`` with each one reverted inside the same transaction (the Editor logs
+    an event there, which the project ties the change set to). A propagation run writes one
+    change set per frame (each frame is committed on its own); for the person it is one
+    step, so its frames go back together unless ``single``. Returns the last change set
+    stepped, or None when there was none."""
+    with history.transaction():
+        changeset = history.undo() if kind == "undo" else history.redo()
+        if changeset is not None:
+            record(changeset)
+        run = changeset.kind if changeset is not None and changeset.kind.startswith(RUN_PREFIX) else None
+        while run is not None and not single:
+            following = history._top(undone=kind == "redo")
+            if following is None or following.kind != run:
+                break
+            changeset = history.undo() if kind == "undo" else history.redo()
+            if changeset is None:  # not after a `_top` that found one
+                break
+            record(changeset)
+    return changeset

@@ -7,10 +7,12 @@ record every change for undo/redo through `engine.editing.history.RecordingStore
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterable, Iterator, Protocol
+from typing import Protocol, runtime_checkable
 
+from engine.editing.events import Event
 from engine.editing.history import Change, ChangeSet, ObjectRecord, RecordingStore
 from engine.types import Label
 
@@ -18,8 +20,9 @@ from engine.types import Label
 class LabelStore(Protocol):
     """Labels addressed by (media, frame index, object id)."""
 
-    def put(self, label: Label) -> None:
-        """Insert or replace the label of ``(label.media, label.frame_index, label.object_id)``."""
+    def put(self, label: Label, *, kind: str | None = None) -> object:
+        """Insert or replace the label of ``(label.media, label.frame_index, label.object_id)``;
+        ``kind`` names the change (`engine.editing.history.RecordingStore.put`)."""
         ...
 
     def get(self, media: str, frame_index: int, object_id: int) -> Label | None: ...
@@ -33,6 +36,16 @@ class LabelStore(Protocol):
     def next_object_id(self) -> int:
         """An object id not used yet in this store (ids start at 1)."""
         ...
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """A store that also keeps the session's events (`engine.project.Project`): the
+    Editor subscribes ``record_event`` to its log, with the open media's name (None before
+    one is open). Inside a store transaction the event is tied to that transaction's
+    change sets."""
+
+    def record_event(self, event: Event, media: str | None = None) -> int: ...
 
 
 class MemoryLabelStore(RecordingStore):
@@ -81,16 +94,17 @@ class MemoryLabelStore(RecordingStore):
         were when it began (nested: as at the start of the inner one)."""
         with self._lock:  # the UI applies on a worker thread and edits on the Tk thread
             outer = self._journal is None
-            if outer:
+            if self._journal is None:
                 self._journal = []
-            mark = len(self._journal)
+            journal = self._journal  # the outer transaction's, shared by nested ones
+            mark = len(journal)
             history = (list(self._done), list(self._undone))
             try:
                 yield
             except BaseException:
-                for change in reversed(self._journal[mark:]):
+                for change in reversed(journal[mark:]):
                     self._store(change.inverse())
-                del self._journal[mark:]
+                del journal[mark:]
                 self._done, self._undone = history
                 raise
             finally:
@@ -107,6 +121,7 @@ class MemoryLabelStore(RecordingStore):
 
     def _store(self, change: Change) -> None:
         row = change.after if change.after is not None else change.before
+        assert row is not None, "a change has a row before or after it"
         if isinstance(row, Label):
             key = (row.media, row.frame_index, row.object_id)
             if change.after is None:

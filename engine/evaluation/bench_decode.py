@@ -17,10 +17,14 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
+
+from engine.frames.server import FrameServer
+from engine.media.decord_video import import_decord
+from engine.media.open import open_media
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
@@ -49,8 +53,6 @@ class _Run:
 
 class _BareDecord(_Run):
     def open(self) -> None:
-        from engine.media.decord_video import import_decord
-
         decord = import_decord()
         self.reader = decord.VideoReader(str(self.path), ctx=decord.cpu(0))
 
@@ -79,11 +81,9 @@ class _BarePyAV(_Run):
 
 
 class _SourceIteration(_Run):
-    backend = "decord"
+    backend: str | None = "decord"  # None: open_media's choice
 
     def open(self) -> None:
-        from engine.media.open import open_media
-
         self.source = open_media(self.path, backend=self.backend)
 
     def frames(self) -> Iterator[np.ndarray]:
@@ -101,8 +101,6 @@ class _ServerPaging(_SourceIteration):
     backend = None
 
     def open(self) -> None:
-        from engine.frames.server import FrameServer
-
         super().open()
         self.server = FrameServer(self.source, window=(0, 0))
 
@@ -152,8 +150,6 @@ def bench_decode(path: Path | str | None = None, frames: int | None = None, prog
     Returns ``{"path", "frames", "width", "height", "backend", "cpu_count", "machine",
     "repeats", "methods": {name: {"seconds", "fps", "open_seconds", "ratio_vs_bare_decord"}}}``.
     """
-    from engine.media.open import open_media
-
     video = Path(path) if path is not None else default_video()
     with open_media(video) as source:
         total = len(source) if frames is None else min(int(frames), len(source))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from engine.evaluation.bench_click import bench_frame, load_average, make_bench_segmenter
@@ -52,7 +53,7 @@ def bench_encode(
         segmenter.prepare(frame, min(qualities))  # warm-up: first-call allocations
         levels = []
         for quality in qualities:
-            seconds = _seconds(lambda: segmenter.prepare(frame, quality), repeats)
+            seconds = _seconds(partial(segmenter.prepare, frame, quality), repeats)
             level: dict[str, Any] = {"quality": quality, "seconds": round(seconds, 3)}
             if backend == "sam":
                 level["input_side"] = segmenter.encoder.input_side(quality)
@@ -67,7 +68,7 @@ def bench_encode(
             from segment_anything import SamPredictor
 
             predictor = SamPredictor(segmenter.sam)
-            seconds = _seconds(lambda: predictor.set_image(frame), repeats)
+            seconds = _seconds(partial(predictor.set_image, frame), repeats)
             entry["baseline"] = {"name": "SamPredictor.set_image (1024 px)", "seconds": round(seconds, 3)}
             if progress:
                 print(f"sam SamPredictor.set_image: {seconds:.2f} s", file=sys.stderr, flush=True)

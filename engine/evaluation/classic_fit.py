@@ -20,13 +20,20 @@ fit never sees). ``python -m engine.evaluation.classic_fit ../shared/data/davis1
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from engine.segment.classic.cut import CutParams, data_term, make_seeds
+from engine.evaluation.clicker import iou, next_click
+from engine.evaluation.iseg import DAVIS_POSITIONS, FIT_POSITIONS, list_items, load_item
+from engine.segment.classic import cut as classic_cut
+from engine.segment.classic.accept import ACCEPT_FEATURES
+from engine.segment.classic.cut import UNARY_WEIGHTS, CutParams, data_term, make_seeds
 from engine.segment.classic.features import FEATURE_NAMES, GeodesicMetrics, Seeds
 from engine.segment.classic.graph import RegionGraph
+from engine.segment.classic.segmenter import ClassicSegmenter, superpixel_fractions
+from engine.types import Prompt
 
 
 def state_rows(
@@ -81,9 +88,6 @@ def rollout(segmenter, embedding, gt: np.ndarray, max_clicks: int, stop_iou: flo
     (H×W uint8, 255 object) as `engine.evaluation.iseg.run_image` does; yields each state
     (N×2 float64 click points, N int labels, the previous pass's logits or None) just
     before the segmenter answers it."""
-    from engine.evaluation.clicker import iou, next_click
-    from engine.types import Prompt
-
     clicks: list = []
     pred = mask_input = None
     for _ in range(max_clicks):
@@ -118,10 +122,6 @@ def collect(
     import cv2
     from tqdm import tqdm
 
-    from engine.evaluation.iseg import FIT_POSITIONS, list_items, load_item
-    from engine.segment.classic import cut as classic_cut
-    from engine.segment.classic.segmenter import ClassicSegmenter, _previous
-
     rng = np.random.default_rng(seed)
     if weights is not None:
         classic_cut.UNARY_WEIGHTS[:] = weights
@@ -140,7 +140,7 @@ def collect(
         scale = np.array([width / gt.shape[1], height / gt.shape[0]])
         for points, labels, mask_input in rollout(segmenter, embedding, gt, max_clicks):
             seeds = make_seeds(graph, points * scale, labels, None)
-            previous = _previous(mask_input, graph.labels, graph.count)
+            previous = superpixel_fractions(mask_input, graph.labels, graph.count)
             rows.append(state_rows(graph, metrics, fraction, seeds, previous, rng))
         ys, xs = np.nonzero(gt > 128)
         for _ in range(2):
@@ -150,6 +150,19 @@ def collect(
             seeds = make_seeds(graph, np.zeros((0, 2)), np.zeros(0), box * np.tile(scale, 2))
             rows.append(state_rows(graph, metrics, fraction, seeds, None, rng))
     return tuple(np.concatenate(part) for part in zip(*rows))
+
+
+def _collect_rows(
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    fraction: np.ndarray,
+    sizes: np.ndarray,
+    cand: np.ndarray,
+    features: np.ndarray,
+    label: int,
+) -> None:
+    """The segmenter's ``collect`` hook in `collect_accept` (bound with `functools.partial`):
+    keeps one correction click's candidates as (features, target, weight) rows."""
+    rows.append((features, ((fraction[cand] > 0.5) == bool(label)).astype(np.float64), sizes[cand]))
 
 
 def collect_accept(
@@ -169,9 +182,6 @@ def collect_accept(
     """
     from tqdm import tqdm
 
-    from engine.evaluation.iseg import FIT_POSITIONS, list_items, load_item
-    from engine.segment.classic.segmenter import ClassicSegmenter
-
     if weights is None:
         params = CutParams(accept="zone")
     else:
@@ -186,11 +196,7 @@ def collect_accept(
         embedding = segmenter.prepare(frame, 1.0)
         graph = RegionGraph.from_arrays(embedding.arrays)
         fraction = np.bincount(graph.labels.ravel(), obj.ravel(), graph.count) / graph.size
-
-        def collect(cand: np.ndarray, features: np.ndarray, label: int) -> None:
-            rows.append((features, ((fraction[cand] > 0.5) == bool(label)).astype(np.float64), graph.size[cand]))
-
-        segmenter.collect = collect
+        segmenter.collect = partial(_collect_rows, rows, fraction, graph.size)
         for _ in rollout(segmenter, embedding, gt, max_clicks):
             pass  # the rows arrive through ``collect`` during each predict
     if not rows:
@@ -206,10 +212,10 @@ def fit_accept(
     rows so far. The report gives, over the last fit's rows, the fraction of the candidate
     area labelled right by the model (``model``), by the global cut's own flips (``cut``)
     and by flipping nothing (``keep``), and the row count (``rows``)."""
-    from engine.segment.classic.accept import ACCEPT_FEATURES
-
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     parts = []
-    weights = None
+    weights: np.ndarray | None = None
     report: dict = {}
     flips = ACCEPT_FEATURES.index("cut_flips")
     for round_index in range(rounds):
@@ -225,14 +231,13 @@ def fit_accept(
         }
         if not quiet:
             print(f"round {round_index}: {report}", file=sys.stderr)
+    assert weights is not None  # rounds >= 1
     return weights, report
 
 
 def _positions(text: str) -> tuple[float, ...]:
     """``0.125,0.25`` -> (0.125, 0.25); scored positions (0, 0.5) are refused."""
     import argparse
-
-    from engine.evaluation.iseg import DAVIS_POSITIONS
 
     try:
         values = tuple(float(part) for part in text.split(","))
@@ -259,14 +264,10 @@ def main(argv: list[str] | None = None) -> None:
                         "keep 0 and 0.5 out, the evaluation scores them")
     args = parser.parse_args(argv)
     if args.accept:
-        from engine.segment.classic.accept import ACCEPT_FEATURES
-
         weights, _ = fit_accept(args.data_dir, args.rounds, args.l2, positions=args.positions)
         for name, value in zip(ACCEPT_FEATURES, weights):
             print(f"    {value: .4f},  # {name}")
         return
-    from engine.segment.classic.cut import UNARY_WEIGHTS
-
     if args.init == "current":
         weights = UNARY_WEIGHTS.copy()
     else:

@@ -18,10 +18,12 @@ Masks are H×W; ground truth is ``uint8`` (0 background, 255 object, 128 ignore)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
+
+from engine.geometry import mask_iou
 
 IGNORE_VALUE = 128
 
@@ -55,17 +57,13 @@ def split_gt(gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def iou(gt: np.ndarray, pred: np.ndarray) -> float:
     """Intersection over union of ``pred`` (H×W bool) with ``gt``, ignore pixels left out.
 
-    Returns 1.0 when both are empty on the valid pixels.
+    Returns 1.0 when both are empty on the valid pixels (`engine.geometry.mask_iou`).
     """
     obj, valid = split_gt(gt)
     pred = np.asarray(pred, bool)
     if pred.shape != obj.shape:
         raise ValueError(f"prediction {pred.shape} and ground truth {obj.shape} differ in shape")
-    pred = pred & valid
-    union = np.count_nonzero(obj | pred)
-    if union == 0:
-        return 1.0
-    return float(np.count_nonzero(obj & pred)) / float(union)
+    return mask_iou(obj, pred & valid)
 
 
 def _padded_distance(region: np.ndarray) -> np.ndarray:

@@ -29,8 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.evaluation.clicker import Click, clicks_to_arrays, next_click
-from engine.evaluation.vos import VosSequence, j_measure, list_sequences
-from engine.propagation.seeds import prior_logits
+from engine.evaluation.vos import VosSequence, list_sequences
+from engine.geometry import mask_iou
+from engine.media.open import open_media
+from engine.propagation.propagator import Propagator, default_params
+from engine.segment.base import mask_logits
 from engine.types import Embedding, Prompt
 
 DEFAULT_THRESHOLD = 0.85
@@ -75,10 +78,10 @@ def click_until(
     previous pass's logits (as the Editor does).
     """
     pred = start if start is not None else np.zeros(gt.shape, bool)
-    best, best_iou = pred, j_measure(gt, pred)
+    best, best_iou = pred, mask_iou(gt, pred)
     if best_iou >= threshold:
         return best, 0
-    mask_input = prior_logits(pred.astype(np.float32)) if start is not None and start.any() else None
+    mask_input = mask_logits(pred.astype(np.float32)) if start is not None and start.any() else None
     clicks: list[Click] = []
     while len(clicks) < max_clicks:
         click = next_click(gt, pred)
@@ -89,7 +92,7 @@ def click_until(
         proposal = segmenter.predict(embedding, Prompt(points, labels, mask_input=mask_input))
         pred = proposal.mask(0)
         mask_input = proposal.logits[0][None]
-        value = j_measure(gt, pred)
+        value = mask_iou(gt, pred)
         if value > best_iou:
             best, best_iou = pred, value
         if value >= threshold:
@@ -138,7 +141,7 @@ def annotate_without_propagation(
         mask, used = click_until(segmenter, embedding, gt, None, threshold=threshold, max_clicks=max_clicks)
         clicks += used
         corrected += 1
-        js.append(j_measure(gt, mask))
+        js.append(mask_iou(gt, mask))
     return EffortResult(sequence.name, count, clicks, corrected, 0, js, time.perf_counter() - started)
 
 
@@ -155,8 +158,6 @@ def annotate_with_propagation(
 ) -> EffortResult:
     """Annotate frame 0 by clicks, propagate, correct the frames that fall below
     ``threshold`` or are flagged, resume from each correction."""
-    from engine.propagation.propagator import Propagator
-
     started = time.perf_counter()
     propagator = Propagator(segmenter, params, embed=cache)
     final: dict[int, np.ndarray] = {}
@@ -191,7 +192,7 @@ def annotate_with_propagation(
             is_flagged = 1 in step.flagged
             flagged += int(is_flagged)
             gt = sequence.ground_truth(step.frame_index)
-            if pred is not None and not is_flagged and j_measure(gt, pred) >= threshold:
+            if pred is not None and not is_flagged and mask_iou(gt, pred) >= threshold:
                 final[step.frame_index] = pred
                 continue
             current = correct(step.frame_index, pred)
@@ -201,7 +202,7 @@ def annotate_with_propagation(
             break
         if not resumed:
             break
-    js = [j_measure(sequence.ground_truth(f), final[f]) for f in range(count)]
+    js = [mask_iou(sequence.ground_truth(f), final[f]) for f in range(count)]
     return EffortResult(sequence.name, count, clicks, corrected, flagged, js, time.perf_counter() - started)
 
 
@@ -240,9 +241,6 @@ def evaluate_effort(
     from dataclasses import asdict, replace
 
     from tqdm import tqdm
-
-    from engine.media.open import open_media
-    from engine.propagation.propagator import default_params
 
     params = replace(params or default_params(segmenter.name), on_flag="continue")
     sequences = list_sequences(data_dir)[:limit]

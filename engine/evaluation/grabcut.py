@@ -81,7 +81,8 @@ class GrabCutBaseline:
             bgd_model = np.zeros((1, 65), np.float64)
             fgd_model = np.zeros((1, 65), np.float64)
             bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            cv2.grabCut(bgr, mask, None, bgd_model, fgd_model, ITERATIONS, cv2.GC_INIT_WITH_MASK)
+            # cv2's stubs miss that rect may be None (it is unused with GC_INIT_WITH_MASK).
+            cv2.grabCut(bgr, mask, None, bgd_model, fgd_model, ITERATIONS, cv2.GC_INIT_WITH_MASK)  # type: ignore[call-overload]
         result = np.isin(mask, fg_values)
         logits = np.where(result, 1.0, -1.0).astype(np.float32)[None]
         return Proposal.from_masks(result[None], np.ones(1, np.float32), logits)

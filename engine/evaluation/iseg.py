@@ -29,6 +29,9 @@ import numpy as np
 
 from engine.errors import MediaError
 from engine.evaluation.clicker import Click, clicks_to_arrays, iou, next_click, noc
+from engine.evaluation.grabcut import GrabCutBaseline
+from engine.media.images import read_id_mask
+from engine.segment import make_segmenter
 from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Prompt
 
@@ -104,9 +107,9 @@ def load_item(item: IsegItem) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
     bgr = cv2.imread(str(item.image_path), cv2.IMREAD_COLOR)
-    gt = cv2.imread(str(item.mask_path), cv2.IMREAD_GRAYSCALE)
-    if bgr is None or gt is None:
-        raise MediaError(f"cannot read {item.image_path} or {item.mask_path}")
+    if bgr is None:
+        raise MediaError(f"cannot read {item.image_path}")
+    gt = read_id_mask(item.mask_path)
     if gt.shape != bgr.shape[:2]:
         raise MediaError(f"{item.mask_path}: mask {gt.shape} does not match image {bgr.shape[:2]}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt
@@ -219,8 +222,6 @@ def evaluate_iseg(
         }
     )
     if baseline:
-        from engine.evaluation.grabcut import GrabCutBaseline
-
         base_items = items[:baseline_limit]
         base_runs = _run_all(
             base_items, GrabCutBaseline(), max_clicks=max_clicks, quality=quality, progress=progress, desc="grabcut"
@@ -237,8 +238,6 @@ def evaluate_iseg(
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    from engine.segment import make_segmenter
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir")
     parser.add_argument("--backend", default="classic")
@@ -250,8 +249,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="write the JSON report here too")
     args = parser.parse_args(argv)
     if args.backend == "grabcut":
-        from engine.evaluation.grabcut import GrabCutBaseline
-
         segmenter: Segmenter = GrabCutBaseline()
     else:
         segmenter = make_segmenter(args.backend)

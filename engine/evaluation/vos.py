@@ -6,7 +6,8 @@ background, anything else object; one object per sequence, as in DAVIS-2016).
 Protocol: the first frame's mask is given; the method produces a mask for every other
 frame; every frame except the first and the last is scored with
 
-- J, the region similarity: IoU of prediction and ground truth (1 when both are empty);
+- J, the region similarity: IoU of prediction and ground truth (`engine.geometry.mask_iou`,
+  1 when both are empty);
 - F, the boundary F-measure of the DAVIS toolkit: boundaries are one-pixel maps
   (`boundary_map`), a boundary pixel matches when the other boundary, dilated by a disc
   of radius ⌈0.008 × image diagonal⌉, covers it; F = 2PR / (P + R).
@@ -23,13 +24,18 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from engine.errors import MediaError
+from engine.geometry import mask_iou
+from engine.media.images import read_id_mask
+from engine.media.open import open_media
+from engine.propagation.propagator import Propagator, default_params
+from engine.types import PropagationMode
 
 BOUNDARY_TOLERANCE = 0.008
 
@@ -39,16 +45,6 @@ Method = Callable[[object, np.ndarray, int], Iterator[np.ndarray]]
 
 
 # -- measures ------------------------------------------------------------------------
-def j_measure(gt: np.ndarray, pred: np.ndarray) -> float:
-    """Region similarity: IoU of two H×W bool masks; 1.0 when both are empty."""
-    gt = np.asarray(gt, bool)
-    pred = np.asarray(pred, bool)
-    if gt.shape != pred.shape:
-        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
-    union = np.count_nonzero(gt | pred)
-    return 1.0 if union == 0 else float(np.count_nonzero(gt & pred)) / union
-
-
 def boundary_map(mask: np.ndarray) -> np.ndarray:
     """H×W bool: the DAVIS toolkit's one-pixel boundary of an H×W bool mask.
 
@@ -125,14 +121,8 @@ class VosSequence:
         return len(self.annotations)
 
     def ground_truth(self, frame_index: int) -> np.ndarray:
-        """H×W bool mask of frame ``frame_index``."""
-        import cv2
-
-        path = self.annotations[frame_index]
-        gt = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if gt is None:
-            raise MediaError(f"{path}: cannot read the annotation")
-        return gt > 0
+        """H×W bool mask of frame ``frame_index`` (any non-zero id is the object)."""
+        return read_id_mask(self.annotations[frame_index]) > 0
 
 
 def list_sequences(data_dir: str | Path) -> list[VosSequence]:
@@ -212,8 +202,6 @@ class SequenceResult:
 
 def run_sequence(sequence: VosSequence, method: Method, frames_limit: int | None = None) -> SequenceResult:
     """Run ``method`` on ``sequence`` (first ``frames_limit`` frames) and score it."""
-    from engine.media.open import open_media
-
     total = len(sequence)
     count = total if frames_limit is None else max(2, min(total, int(frames_limit)))
     first = sequence.ground_truth(0)
@@ -233,7 +221,7 @@ def run_sequence(sequence: VosSequence, method: Method, frames_limit: int | None
                 continue  # the last frame is not scored (DAVIS)
             gt = sequence.ground_truth(frame_index)
             scored.append(frame_index)
-            js.append(j_measure(gt, pred))
+            js.append(mask_iou(gt, pred))  # J, the region similarity
             fs.append(f_measure(gt, pred))
     return SequenceResult(sequence.name, scored, js, fs, produced, seconds)
 
@@ -274,8 +262,6 @@ def evaluate_vos(
 
     from tqdm import tqdm
 
-    from engine.propagation.propagator import Propagator, default_params
-
     sequences = list_sequences(data_dir)[:limit]
     backend = segmenter.name if segmenter is not None else None
     params = replace(params or default_params(backend), on_flag="continue")
@@ -289,7 +275,7 @@ def evaluate_vos(
     if baselines:
         methods["copy"] = copy_first
         # plain backward warping with the same flow: no occlusion check, no segmenter
-        warp = replace(params, step=replace(params.step, mode="warp"), occlusion_check=False)
+        warp = replace(params, step=replace(params.step, mode=PropagationMode.WARP), occlusion_check=False)
         methods["warp"] = propagator_method(Propagator(None, warp))
     results: dict[str, list[SequenceResult]] = {name: [] for name in methods}
     bar = tqdm(total=len(sequences) * len(methods), desc="vos", disable=not progress, file=sys.stderr, unit="seq")

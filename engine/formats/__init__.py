@@ -12,7 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import SessionFormatError
+from engine.formats.coco_import import import_coco
+from engine.formats.cvat_import import import_cvat_video
 from engine.formats.dataset import Dataset, ImportSummary, media_stem
+from engine.formats.project_io import dataset_from_project, dataset_to_project
 from engine.formats.writers import FORMATS, export_dataset
 
 IMPORT_FORMATS = ("coco", "cvat-video")
@@ -21,14 +24,20 @@ IMPORT_FORMATS = ("coco", "cvat-video")
 def import_dataset(fmt: str, path: str | Path) -> Dataset:
     """Read ``path`` in format ``fmt`` (one of `IMPORT_FORMATS`) as a `Dataset`."""
     if fmt == "coco":
-        from engine.formats.coco_import import import_coco
-
         return import_coco(path)
     if fmt == "cvat-video":
-        from engine.formats.cvat_import import import_cvat_video
-
         return import_cvat_video(path)
     raise SessionFormatError(f"unknown import format {fmt!r}; formats: {', '.join(IMPORT_FORMATS)}")
 
 
-__all__ = ["Dataset", "FORMATS", "IMPORT_FORMATS", "ImportSummary", "export_dataset", "import_dataset", "media_stem"]
+__all__ = [
+    "FORMATS",
+    "IMPORT_FORMATS",
+    "Dataset",
+    "ImportSummary",
+    "dataset_from_project",
+    "dataset_to_project",
+    "export_dataset",
+    "import_dataset",
+    "media_stem",
+]

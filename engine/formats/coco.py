@@ -25,9 +25,9 @@ Labels with an empty shape (no polygon parts, a box without area) are left out.
 from __future__ import annotations
 
 from engine.formats.dataset import Dataset, frame_file_name
-from engine.geometry import mask_to_box
 from engine.formats.rle import mask_to_rle, rle_area
 from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, rounded
+from engine.geometry import mask_to_box
 from engine.types import Box, Label, MediaInfo, Polygon
 
 FORMAT_INFO = {"description": "framewise export", "version": "1.0"}
@@ -46,12 +46,13 @@ def to_coco(dataset: Dataset) -> dict:
                 "id": index,
                 "name": entry.name,
                 "supercategory": "",
-                "shape": entry.shape,
+                "shape": str(entry.shape),
                 "color": entry.colour,
                 "hotkey": entry.hotkey,
             }
         )
-    images, videos = [], []
+    images: list[dict] = []
+    videos: list[dict] = []
     image_ids: dict[tuple[str, int], int] = {}
     for info in dataset.media:
         videos.append(
@@ -78,7 +79,7 @@ def to_coco(dataset: Dataset) -> dict:
                 }
             )
     media = {info.name: info for info in dataset.media}
-    annotations = []
+    annotations: list[dict] = []
     for label in dataset.sorted_labels():
         if is_empty(label.shape):
             continue
@@ -135,7 +136,7 @@ def _label_fields(label: Label) -> dict:
     return {
         "track_id": label.object_id,
         "score": float(label.score),
-        "source": label.source,
+        "source": str(label.source),
         "confirmed": bool(label.confirmed),
         "review": bool(label.review),
         "attributes": {str(k): str(v) for k, v in sorted(dict(label.attributes).items())},

@@ -24,11 +24,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from engine.errors import OntologyError, SessionFormatError
-from engine.formats.dataset import SOURCES, Dataset
+from engine.formats.dataset import Dataset
 from engine.formats.inputs import MAX_IMPORT_BYTES, JsonFields, inside, media_name, read_capped, safe_relative
 from engine.formats.rle import RLEError, rle_to_mask
+from engine.geometry import mask_to_polygon
+from engine.media.images import natural_sort_key
 from engine.ontology import Ontology
-from engine.types import Box, Label, MediaInfo, Polygon
+from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
 
 
 def import_coco(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Dataset:
@@ -57,6 +59,12 @@ class _Image:
     height: int
     video: str | None
     frame_index: int | None
+
+    @property
+    def video_frame(self) -> int:
+        """The frame index of a video's image (`_image` requires one when ``video`` is set)."""
+        assert self.frame_index is not None, f"image {self.image_id} of a video without frame_index"
+        return self.frame_index
 
 
 def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -> Dataset:
@@ -161,11 +169,11 @@ class _Annotation:
     where: str
     image_id: int
     category_id: int
-    segmentation: object
+    segmentation: list | dict
     bbox: list | None
     track_id: int | None
     score: float
-    source: str
+    source: LabelSource
     confirmed: bool
     review: bool
     attributes: dict[str, str]
@@ -188,9 +196,11 @@ def _read_annotation(
     if track_id is not None and track_id < 1:
         raise top.fail(f"{where}.track_id", f"object ids start at 1, got {track_id}")
     score = top.number(item.get("score", 1.0), f"{where}.score")
-    source = top.get(item, "source", where, str, required=False, default="manual")
-    if source not in SOURCES:
-        raise top.fail(f"{where}.source", f"unknown source {source!r}; known: {', '.join(SOURCES)}")
+    text = top.get(item, "source", where, str, required=False, default=LabelSource.MANUAL.value)
+    try:
+        source = LabelSource(text)
+    except ValueError:
+        raise top.fail(f"{where}.source", f"unknown source {text!r}; known: {', '.join(LabelSource)}") from None
     confirmed = top.get(item, "confirmed", where, bool, required=False, default=True)
     review = top.get(item, "review", where, bool, required=False, default=False)
     attributes = top.get(item, "attributes", where, dict, required=False, default={})
@@ -207,7 +217,7 @@ def _ontology(top: JsonFields, items: list[dict], annotations: list[_Annotation]
     entries = []
     for item in items:
         entry = {"name": item["name"]}
-        entry["shape"] = item.get("shape") or ("polygon" if item["id"] in segmented else "bounding_box")
+        entry["shape"] = item.get("shape") or (ShapeType.POLYGON if item["id"] in segmented else ShapeType.BOUNDING_BOX)
         colour = item.get("color", item.get("colour"))
         if colour is not None:
             entry["colour"] = colour
@@ -247,7 +257,7 @@ def _media(
     for name, group in groups.items():
         info = _video_media(top, name, group, declared.get(name))
         media.append(info)
-        place.update({image.image_id: (name, image.frame_index) for image in group})
+        place.update({image.image_id: (name, image.video_frame) for image in group})
     loose = [image for image in images if image.video is None]
     for info, frames in _folder_media(top, loose, root):
         media.append(info)
@@ -263,9 +273,9 @@ def _video_media(top: JsonFields, name: str, group: list[_Image], declared: dict
     for image in group:
         if (image.width, image.height) != (width, height):
             raise top.fail(f"image {image.image_id}", f"size differs from the other frames of {name!r}")
-        if image.frame_index in frames_seen:
+        if image.video_frame in frames_seen:
             raise top.fail(f"image {image.image_id}.frame_index", f"frame {image.frame_index} of {name!r} twice")
-        frames_seen[image.frame_index] = image
+        frames_seen[image.video_frame] = image
     frames = max(frames_seen) + 1
     fps, fingerprint = 0.0, ""
     if declared is not None:
@@ -278,18 +288,16 @@ def _video_media(top: JsonFields, name: str, group: list[_Image], declared: dict
         fingerprint = declared.get("fingerprint", "")
     if frames > MAX_FRAMES:  # the lists below are one entry per frame
         raise top.fail(f"videos[{name!r}].frames", f"{frames} frames is over the limit of {MAX_FRAMES}")
-    basenames = [frames_seen[k].file_name.name if k in frames_seen else None for k in range(frames)]
-    default = [f"{k:06d}.jpg" for k in range(frames)]
     frame_names: tuple[str, ...] = ()
-    if None not in basenames and basenames != default:
-        frame_names = tuple(basenames)
+    if all(k in frames_seen for k in range(frames)):
+        basenames = [frames_seen[k].file_name.name for k in range(frames)]
+        if basenames != [f"{k:06d}.jpg" for k in range(frames)]:
+            frame_names = tuple(basenames)
     return MediaInfo(name, fingerprint, width, height, frames, fps, (), frame_names)
 
 
 def _folder_media(top: JsonFields, images: list[_Image], root: Path | None):
     """Plain COCO images as image-folder media (one per folder, or per image on mixed sizes)."""
-    from engine.media.images import natural_sort_key
-
     folders: dict[PurePosixPath, list[_Image]] = {}
     for image in images:
         folders.setdefault(image.file_name.parent, []).append(image)
@@ -313,9 +321,9 @@ def _path_name(top: JsonFields, root: Path | None, relative: PurePosixPath, wher
     return inside(root, relative, where=f"{top.source}: {where}").as_posix()
 
 
-def _shape(top: JsonFields, ann: _Annotation, class_shape: str, image: _Image) -> Box | Polygon:
+def _shape(top: JsonFields, ann: _Annotation, class_shape: ShapeType, image: _Image) -> Box | Polygon:
     segmentation = ann.segmentation
-    if class_shape == "bounding_box" or not segmentation:
+    if class_shape == ShapeType.BOUNDING_BOX or not segmentation:
         return _bbox(top, ann)
     where = f"{ann.where}.segmentation"
     if isinstance(segmentation, dict):
@@ -325,8 +333,6 @@ def _shape(top: JsonFields, ann: _Annotation, class_shape: str, image: _Image) -
             raise top.fail(ann.where, str(exc)) from exc
         if mask.shape != (image.height, image.width):
             raise top.fail(f"{where}.size", f"{list(mask.shape)} is not the image's [{image.height}, {image.width}]")
-        from engine.geometry import mask_to_polygon
-
         return mask_to_polygon(mask, tolerance=0, min_area=0)
     parts = []
     for index, flat in enumerate(segmentation):

@@ -21,15 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import OntologyError, SessionFormatError
-from engine.formats.dataset import SOURCES, Dataset
+from engine.formats.dataset import Dataset
 from engine.formats.inputs import MAX_IMPORT_BYTES, media_name, read_capped
 from engine.ontology import Ontology
-from engine.types import Box, Label, MediaInfo, Polygon
+from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
 
 # CVAT's label types ("bbox" since 2.x; "rectangle" is what older files and shapes say).
-_SHAPES = {"bbox": "bounding_box", "rectangle": "bounding_box", "polygon": "polygon", "polyline": "polyline",
-           "points": "point"}
-_TRACK_SOURCES = {"manual": "manual", "file": "manual", "auto": "propagated"}
+_SHAPES = {"bbox": ShapeType.BOUNDING_BOX, "rectangle": ShapeType.BOUNDING_BOX, "polygon": ShapeType.POLYGON,
+           "polyline": ShapeType.POLYLINE, "points": ShapeType.POINT}
+_TRACK_SOURCES = {"manual": LabelSource.MANUAL, "file": LabelSource.MANUAL, "auto": LabelSource.PROPAGATED}
 
 
 def import_cvat_video(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Dataset:
@@ -75,7 +75,7 @@ def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
         class_name = track.get("label")
         if class_name not in ontology:
             raise SessionFormatError(f"{source}: {where}@label: unknown label {class_name!r}")
-        default_source = _TRACK_SOURCES.get(track.get("source", "manual"), "sam")
+        default_source = _TRACK_SOURCES.get(track.get("source", "manual"), LabelSource.SAM)
         frames: set[int] = set()
         for child in track:
             element_where = f"{where}/{child.tag}[frame={child.get('frame')}]"
@@ -109,14 +109,14 @@ def _text(parent, path: str, source: str, *, required: bool = True) -> str | Non
 
 def _int(text: str | None, where: str, source: str) -> int:
     try:
-        return int(text)  # type: ignore[arg-type]
+        return int(text if text is not None else "")  # None fails as an empty value does
     except (TypeError, ValueError):
         raise SessionFormatError(f"{source}: {where}: expected an integer, got {text!r}") from None
 
 
 def _float(text: str | None, where: str, source: str) -> float:
     try:
-        value = float(text)  # type: ignore[arg-type]
+        value = float(text if text is not None else "")  # None fails as an empty value does
     except (TypeError, ValueError):
         raise SessionFormatError(f"{source}: {where}: expected a number, got {text!r}") from None
     if not math.isfinite(value):
@@ -149,10 +149,10 @@ def _media(task, source: str, meta=None) -> MediaInfo:
 
 def _classes(task, tracks, source: str) -> list[dict]:
     """Ontology entries from the task's labels; untyped labels take their tracks' shape."""
-    used: dict[str, str] = {}
+    used: dict[str, ShapeType] = {}
     for track in tracks:
         for child in track:
-            used.setdefault(track.get("label", ""), "bounding_box" if child.tag == "box" else "polygon")
+            used.setdefault(track.get("label", ""), ShapeType.BOUNDING_BOX if child.tag == "box" else ShapeType.POLYGON)
             break
     entries = []
     for index, label in enumerate(task.findall("labels/label")):
@@ -160,7 +160,7 @@ def _classes(task, tracks, source: str) -> list[dict]:
         kind = (label.findtext("type") or "").strip()
         if kind and kind not in _SHAPES and kind != "any":
             raise SessionFormatError(f"{source}: meta/task/labels/label[{index}]/type: unsupported type {kind!r}")
-        entry = {"name": name, "shape": _SHAPES.get(kind) or used.get(name, "polygon")}
+        entry = {"name": name, "shape": _SHAPES.get(kind) or used.get(name, ShapeType.POLYGON)}
         colour = (label.findtext("color") or "").strip()
         if colour:
             entry["colour"] = colour
@@ -196,18 +196,21 @@ def _shape(element, where: str, source: str) -> Box | Polygon:
     return Polygon(((np.asarray(points, np.float64),),))
 
 
-def _fields(element, where: str, source: str, keyframe: bool, default_source: str) -> dict:
+def _fields(element, where: str, source: str, keyframe: bool, default_source: LabelSource) -> dict:
     values: dict[str, str] = {}
     for attribute in element.findall("attribute"):
         name = attribute.get("name")
         if not name:
             raise SessionFormatError(f"{source}: {where}/attribute: missing name")
         values[name] = attribute.text or ""
-    label_source = values.pop("source", None)
-    if label_source is None:
-        label_source = default_source if keyframe else "interpolated"
-    if label_source not in SOURCES:
-        raise SessionFormatError(f"{source}: {where}/attribute[source]: unknown source {label_source!r}")
+    text = values.pop("source", None)
+    if text is None:
+        label_source = default_source if keyframe else LabelSource.INTERPOLATED
+    else:
+        try:
+            label_source = LabelSource(text)
+        except ValueError:
+            raise SessionFormatError(f"{source}: {where}/attribute[source]: unknown source {text!r}") from None
     score = _float(values.pop("score", "1.0"), f"{where}/attribute[score]", source)
     confirmed = _flag(values.pop("confirmed", "true" if keyframe else "false"), f"{where}/attribute[confirmed]", source)
     review = _flag(values.pop("review", "false"), f"{where}/attribute[review]", source)

@@ -22,13 +22,14 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from engine.errors import ExportError
-from engine.formats.dataset import SOURCES, Dataset
+from engine.formats.dataset import Dataset
 from engine.formats.shapes import is_empty, largest_part, quantise
-from engine.types import Box, Label, MediaInfo, Polygon
+from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
 
 RESERVED_ATTRIBUTES = ("source", "score", "confirmed", "review")
 # CVAT's label types (cvat/apps/engine/models.py LabelType); boxes are "bbox".
-CVAT_TYPES = {"bounding_box": "bbox", "polygon": "polygon", "polyline": "polyline", "point": "points"}
+CVAT_TYPES = {ShapeType.BOUNDING_BOX: "bbox", ShapeType.POLYGON: "polygon", ShapeType.POLYLINE: "polyline",
+              ShapeType.POINT: "points"}
 
 
 def to_cvat_video(dataset: Dataset, media_name: str) -> str:
@@ -86,7 +87,7 @@ def _task(dataset: Dataset, info: MediaInfo, extra: dict[str, list[str]]) -> ET.
         ET.SubElement(label, "color").text = entry.colour
         ET.SubElement(label, "type").text = CVAT_TYPES.get(entry.shape, "any")
         attributes = ET.SubElement(label, "attributes")
-        _declare(attributes, "source", "select", "manual", "\n".join(SOURCES))
+        _declare(attributes, "source", "select", LabelSource.MANUAL.value, "\n".join(s.value for s in LabelSource))
         _declare(attributes, "score", "text", "1", "")
         _declare(attributes, "confirmed", "checkbox", "true", "false\ntrue")
         _declare(attributes, "review", "checkbox", "false", "false\ntrue")
@@ -121,7 +122,7 @@ def _track(object_id: int, labels: list[Label], info: MediaInfo, extra: dict[str
         {
             "id": str(object_id - 1),
             "label": labels[0].class_name,
-            "source": "manual" if sources <= {"manual", "replayed"} else "semi-auto",
+            "source": "manual" if sources <= {LabelSource.MANUAL, LabelSource.REPLAYED} else "semi-auto",
         },
     )
     for index, label in enumerate(labels):
@@ -144,7 +145,7 @@ def _element(label: Label, frame_index: int, *, outside: bool) -> ET.Element:
         element = ET.Element("polygon", {**common, "points": points_text(shape)})
     element.set("z_order", "0")
     values = {
-        "source": label.source,
+        "source": str(label.source),
         "score": repr(float(label.score)),
         "confirmed": "true" if label.confirmed else "false",
         "review": "true" if label.review else "false",

@@ -7,22 +7,12 @@ A dataset is an ontology, the media (`MediaInfo`), the labels (`Label`, keyed by
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 
 from engine.errors import ExportError
+from engine.media.fingerprint import media_stem
 from engine.ontology import Ontology
 from engine.types import Label, MediaInfo
-
-if TYPE_CHECKING:  # pragma: no cover
-    from engine.project import Project
-
-SOURCES = ("manual", "sam", "propagated", "interpolated", "replayed")
-"""The values `Label.source` takes; importers reject others."""
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -51,7 +41,7 @@ class Dataset:
         known = ", ".join(repr(m.name) for m in self.media) or "none"
         raise ExportError(f"no media {name!r} in the dataset; media: {known}")
 
-    def select(self, media_name: str) -> "Dataset":
+    def select(self, media_name: str) -> Dataset:
         """The same dataset restricted to one media (by name or stem)."""
         info = self.media_named(media_name)
         labels = [label for label in self.labels if label.media == info.name]
@@ -111,19 +101,6 @@ class Dataset:
                 raise ExportError(f"{where}: two labels for the same object and frame")
             seen.add(key)
 
-    @classmethod
-    def from_project(cls, project: "Project") -> "Dataset":
-        """The dataset view of an open `engine.project.Project`."""
-        from engine.formats.project_io import dataset_from_project
-
-        return dataset_from_project(project)
-
-    def to_project(self, project: "Project") -> "ImportSummary":
-        """Add this dataset's media and labels to ``project`` (see `project_io.dataset_to_project`)."""
-        from engine.formats.project_io import dataset_to_project
-
-        return dataset_to_project(self, project)
-
 
 @dataclass(frozen=True)
 class ImportSummary:
@@ -135,23 +112,6 @@ class ImportSummary:
     remapped_objects: dict[tuple[str, int], int]
 
 
-def media_stem(info: MediaInfo) -> str:
-    """A file-system-safe stem for a media's export folder or file.
-
-    Videos and stills lose their suffix (``clips/a.mp4`` -> ``a``); image folders keep
-    their folder name (``shots/take.2`` -> ``take.2``); a glob uses its folder's name.
-    Characters outside ``[A-Za-z0-9._-]`` become ``_``; never empty, ``.`` or ``..``.
-    """
-    text = info.name.replace("\\", "/").rstrip("/")
-    path = PurePosixPath(text)
-    if info.frame_names and any(ch in path.name for ch in "*?["):
-        path = path.parent
-    stem = path.name if info.frame_names and path.suffix.lower() not in _IMAGE_SUFFIXES else path.stem
-    stem = _UNSAFE.sub("_", stem).strip(".") or "media"
-    return stem
-
-
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def frame_file_name(info: MediaInfo, frame_index: int, stem: str) -> str:

@@ -10,7 +10,7 @@ object id is painted last and wins. Object ids above 255 do not fit and raise `E
 from __future__ import annotations
 
 import io
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -12,13 +12,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.project import Project
 
 
-def dataset_from_project(project: "Project") -> Dataset:
+def dataset_from_project(project: Project) -> Dataset:
     """The project's ontology, media (in the order added), labels and object names."""
     names = {(record.media, record.object_id): record.name for record in project.objects() if record.name}
     return Dataset(project.ontology, project.media(), project.labels(), names)
 
 
-def dataset_to_project(dataset: Dataset, project: "Project") -> ImportSummary:
+def dataset_to_project(dataset: Dataset, project: Project) -> ImportSummary:
     """Merge ``dataset`` into ``project`` as one undoable change ("import").
 
     - Every class the labels use must be a project class of the same shape.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 MAX_RLE_PIXELS = 1 << 28
 """Masks larger than this (16384×16384) are refused before anything is allocated."""
 

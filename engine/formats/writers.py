@@ -12,13 +12,18 @@ Files of earlier exports that this one does not write are left alone.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import ExportError, SessionFormatError
-from engine.formats.dataset import Dataset
-from engine.formats.inputs import inside, safe_relative
 from engine.fileio import atomic_write_bytes
+from engine.formats.coco import to_coco
+from engine.formats.cvat_video import to_cvat_video
+from engine.formats.dataset import Dataset
+from engine.formats.davis import davis_palette, encode_indexed_png, to_davis
+from engine.formats.inputs import inside, safe_relative
+from engine.formats.mot import to_mot
+from engine.formats.yolo import to_yolo
 
 FORMATS = ("coco", "yolo", "cvat-video", "mot", "davis")
 COCO_FILE = "annotations.json"
@@ -41,35 +46,25 @@ def write_files(files: dict[str, str], out_dir: str | Path) -> list[Path]:
 
 
 def write_coco(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    from engine.formats.coco import to_coco
-
     text = json.dumps(to_coco(dataset), ensure_ascii=False, separators=(",", ":"))
     return [atomic_write_bytes(Path(out_dir) / COCO_FILE, (text + "\n").encode("utf-8"))]
 
 
 def write_yolo(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    from engine.formats.yolo import to_yolo
-
     return write_files(to_yolo(dataset), out_dir)
 
 
 def write_cvat_video(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    from engine.formats.cvat_video import to_cvat_video
-
     stems = dataset.stems()
     files = {f"{stems[info.name]}.xml": to_cvat_video(dataset, info.name) for info in dataset.media}
     return write_files(files, out_dir)
 
 
 def write_mot(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    from engine.formats.mot import to_mot
-
     return write_files(to_mot(dataset), out_dir)
 
 
 def write_davis(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    from engine.formats.davis import davis_palette, encode_indexed_png, to_davis
-
     out = Path(out_dir)
     palette = davis_palette()
     return [

@@ -16,9 +16,10 @@ import threading
 import zipfile
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Generic, Hashable, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -218,7 +219,7 @@ class DiskEmbeddingCache:
                     backend=str(data["__backend__"].item()),
                     model=str(data["__model__"].item()),
                     quality=float(data["__quality__"]),
-                    frame_size=tuple(int(v) for v in data["__frame_size__"]),
+                    frame_size=(int(data["__frame_size__"][0]), int(data["__frame_size__"][1])),
                     arrays={k[6:]: data[k] for k in data.files if k.startswith("array:")},
                     meta={k[5:]: _meta_value(data[k]) for k in data.files if k.startswith("meta:")},
                 )
@@ -252,7 +253,7 @@ class DiskEmbeddingCache:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **payload)
+                np.savez(fh, **payload)  # type: ignore[arg-type]  # keys are array names, never allow_pickle
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

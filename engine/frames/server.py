@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -274,6 +274,8 @@ class FrameServer:
         if threading.current_thread() is self._worker:
             # Called from a callback on the worker: waiting for the worker would deadlock.
             index = self.source.check_index(frame_index)
+            if self._segmenter is None:
+                raise RuntimeError("this FrameServer has no segmenter; call set_segmenter() first")
             return self._compute(_Job(self._key(index), self._segmenter, explicit=True))
         future = self.request_embedding(frame_index)
         try:
@@ -416,7 +418,7 @@ class FrameServer:
         self._frames.clear()
         self._embeds.clear()
 
-    def __enter__(self) -> "FrameServer":
+    def __enter__(self) -> FrameServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -25,13 +25,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from engine.errors import MediaError
+from engine.media.probe import VideoProbe, first_line
 from engine.media.source import FrameSource
-from engine.media.probe import VideoProbe, _first_line
 
 # Mean absolute difference (0-255) above which decord's frame 0 is "not the same picture"
 # as PyAV's; the two use the same swscale conversion, so agreement is normally exact.
@@ -70,7 +71,7 @@ class _Reader:
         self.path = path
         self.lock = threading.RLock()
         self._cond = threading.Condition(self.lock)
-        self._vr = None
+        self._vr: Any = None  # a decord.VideoReader (decord ships no types); None: closed or recycled
         self._position = 0  # the frame decord's next() returns
         self._dirty = False  # decoded since the last park: decord may be running ahead
         self._last_access = 0.0
@@ -167,7 +168,7 @@ class DecordVideoSource(FrameSource):
         self._reader = reader
 
     @classmethod
-    def open(cls, probe: VideoProbe) -> "DecordVideoSource":
+    def open(cls, probe: VideoProbe) -> DecordVideoSource:
         """Open with decord and cross-check it against the probe; raises `DecordRejected`
         when decord's frame count, frame size, frame 0 or last frame disagree or fail."""
         if probe.skipped_leading:
@@ -178,7 +179,7 @@ class DecordVideoSource(FrameSource):
         try:
             reader = _Reader(str(probe.path))
         except Exception as exc:  # decord raises DECORDError, RuntimeError, AssertionError…
-            raise DecordRejected(f"decord cannot open it ({_first_line(exc)})") from exc
+            raise DecordRejected(f"decord cannot open it ({first_line(exc)})") from exc
         try:
             n = len(reader)
             if n != probe.num_frames:
@@ -188,7 +189,7 @@ class DecordVideoSource(FrameSource):
                 try:
                     frame = reader.read(index)
                 except Exception as exc:
-                    raise DecordRejected(f"decord cannot decode frame {index} ({_first_line(exc)})") from exc
+                    raise DecordRejected(f"decord cannot decode frame {index} ({first_line(exc)})") from exc
                 if frame.shape != expected:
                     raise DecordRejected(
                         f"decord decodes frame {index} as {frame.shape}, expected {expected}")
@@ -214,7 +215,7 @@ class DecordVideoSource(FrameSource):
         except MediaError:
             raise
         except Exception as exc:
-            raise MediaError(f"{self.path}: frame {index} cannot be decoded ({_first_line(exc)})") from exc
+            raise MediaError(f"{self.path}: frame {index} cannot be decoded ({first_line(exc)})") from exc
 
     def _iter(self, start: int, stop: int, step: int) -> Iterator[np.ndarray]:
         # Chunks start small (a fast consumer then reuses a few buffers) and double each

@@ -1,14 +1,16 @@
-"""Content fingerprints of media (cache keys, session checks) and `MediaInfo` of an open source."""
+"""Content fingerprints of media (cache keys, session checks), `MediaInfo` of an open
+source, and `media_stem`, the file-system-safe name of a media."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 from engine.errors import MediaError
 from engine.media import images as media_image
-from engine.media.source import FrameSource
+from engine.media.source import IMAGE_EXTENSIONS, FrameSource
 from engine.types import MediaInfo
 
 # -- fingerprint ---------------------------------------------------------------------------
@@ -17,7 +19,7 @@ _SAMPLE = 64 << 10  # 64 KiB read at evenly spaced offsets in between
 _SAMPLES = 16
 
 
-def _hash_file(h: "hashlib._Hash", path: Path) -> None:
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
     size = path.stat().st_size
     h.update(f"{size}\0".encode())
     with open(path, "rb") as fh:
@@ -76,3 +78,39 @@ def media_info(source: FrameSource, name: str | None = None) -> MediaInfo:
         timestamps=tuple(float(t) for t in source.timestamps),
         frame_names=tuple(f.name for f in files) if files else (),
     )
+
+
+# -- names ---------------------------------------------------------------------------------
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def media_stem(media: MediaInfo | str | Path) -> str:
+    """A file-system-safe stem for a media: an export's folder or file name, and the
+    project folder `framewise prelabel` makes for it.
+
+    Videos and stills lose their suffix (``clips/a.mp4`` -> ``a``); image folders keep
+    their folder name (``shots/take.2`` -> ``take.2``); a glob uses its folder's name
+    (``shots/*.png`` -> ``shots``). Runs of characters outside ``[A-Za-z0-9._-]`` become
+    one ``_``, leading and trailing dots go, so the stem is never empty, ``.`` or ``..``
+    (``media`` then) and cannot leave the folder it is joined to.
+
+    media: a `MediaInfo` (an image sequence is one with ``frame_names`` whose name is not
+        an image file; no file-system access) or a path as given on the command line (a
+        folder, an existing file, or else a glob pattern).
+    """
+    if isinstance(media, MediaInfo):
+        text = media.name.replace("\\", "/").rstrip("/")
+        name = PurePosixPath(text).name
+        glob = bool(media.frame_names) and media_image.is_glob_pattern(name)
+        sequence = glob or (bool(media.frame_names) and PurePosixPath(name).suffix.lower() not in IMAGE_EXTENSIONS)
+    else:
+        raw = os.fspath(media)
+        on_disk = Path(raw).expanduser()
+        text = raw.replace("\\", "/").rstrip("/")
+        glob = not on_disk.exists() and media_image.is_glob_pattern(PurePosixPath(text).name)
+        sequence = glob or on_disk.is_dir()
+    path = PurePosixPath(text)
+    if glob:
+        path = path.parent
+    stem = path.name if sequence else path.stem
+    return _UNSAFE.sub("_", stem).strip(".") or "media"

@@ -11,6 +11,7 @@ import glob
 import os
 import re
 from pathlib import Path
+
 import numpy as np
 
 from engine.errors import MediaError
@@ -103,6 +104,35 @@ def read_image(path: Path) -> np.ndarray:
         raise MediaError(f"{path}: {exc}") from exc
 
 
+ID_MASK_MODES = ("P", "L", "I", "I;16", "1")
+"""Pillow modes `read_id_mask` takes as ids (palette indexes or grey values); ``LA`` is
+read as its ``L`` channel."""
+
+
+def read_id_mask(path: Path | str) -> np.ndarray:
+    """H×W object ids of a mask image: a palette PNG's indexes or a grey image's values
+    (0 = background), uint8 for 8-bit masks (wider for 16- and 32-bit ones).
+
+    The one mask reader: ground truth of the evaluations (DAVIS annotations, click masks
+    with 128 as an ignore band), prelabel's first-frame masks, the sample set's masks.
+    Pixel values are kept, never colours: a palette PNG gives its indexes, where OpenCV
+    would give the palette's colours. Raises `MediaError` naming the path for a missing
+    or corrupt file or a colour image.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            if image.mode == "LA":  # grey with an alpha channel (some DAVIS annotations)
+                image = image.getchannel("L")
+            if image.mode not in ID_MASK_MODES:
+                raise MediaError(f"{path}: mode {image.mode} is not an id mask (palette or grey PNG)")
+            ids = np.asarray(image)
+    except OSError as exc:
+        raise MediaError(f"{path}: cannot read the mask: {exc}") from exc
+    return ids.astype(np.uint8) if ids.dtype == bool else ids
+
+
 MAX_IMAGE_PIXELS = 1 << 28
 """Images whose header declares more pixels than this (16384×16384) are refused before
 decoding: a few bytes of crafted header would otherwise make the decoder allocate gigabytes."""
@@ -176,7 +206,7 @@ class ImageSequenceSource(FrameSource):
             fps=DEFAULT_IMAGE_FPS, timestamps=np.arange(n) / DEFAULT_IMAGE_FPS, fps_nominal=True,
         )
         self.files = files
-        self._first = first
+        self._first: np.ndarray | None = first  # frame 0, decoded by the opener; dropped on close
 
     def _read(self, index: int) -> np.ndarray:
         if index == 0 and self._first is not None:

@@ -71,7 +71,7 @@ class VideoProbe:
         return last if last - last_key <= TAIL_CHECK_MAX_DECODE else last_key
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
@@ -83,7 +83,7 @@ def open_container(path: Path):
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or _first_line(exc)  # strerror: without the path again
+        reason = getattr(exc, "strerror", None) or first_line(exc)  # strerror: without the path again
         raise MediaError(
             f"{path}: not a readable video: corrupt, truncated or not a video ({reason})"
         ) from exc
@@ -112,7 +112,7 @@ def _demux_index(container, stream, path: Path) -> tuple[np.ndarray, np.ndarray]
             keys.append(bool(packet.is_keyframe))
     except av.FFmpegError as exc:
         raise MediaError(
-            f"{path}: corrupt video data after {len(pts)} frames ({_first_line(exc)})"
+            f"{path}: corrupt video data after {len(pts)} frames ({first_line(exc)})"
         ) from exc
     if not pts:
         raise MediaError(f"{path}: video has no frames")

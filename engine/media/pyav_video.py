@@ -9,13 +9,18 @@ forward without seeking.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import MediaError
+from engine.media.probe import VideoProbe, first_line, open_container
 from engine.media.source import FrameSource
-from engine.media.probe import VideoProbe, _first_line, open_container
+
+if TYPE_CHECKING:  # av is imported when a video is decoded
+    from av.container import InputContainer
+    from av.video.stream import VideoStream
 
 # Retries with an earlier keyframe when a seek lands after the target (inexact indexes).
 _SEEK_RETRIES = 3
@@ -36,37 +41,40 @@ class PyAVVideoSource(FrameSource):
         self.fallback_reason = fallback_reason
         self._pts = probe.pts
         self._key_positions = np.flatnonzero(probe.keyframes)
-        self._container = None
-        self._stream = None
+        self._container: InputContainer | None = None
+        self._stream: VideoStream | None = None
         self._decoded: Iterator | None = None
         self._next_index: int | None = None  # index the decoder yields next, when known
         self._last_error = ""
 
     # -- decoder plumbing -------------------------------------------------------------
-    def _ensure_open(self) -> None:
-        if self._container is None:
-            self._container = open_container(self.path)
-            self._stream = self._container.streams[self.probe.stream_index]
-            self._stream.thread_type = "AUTO"  # frame + slice threads: ~2x on 2 cores
+    def _ensure_open(self) -> tuple[InputContainer, VideoStream]:
+        """The container and its video stream, opened on first use."""
+        if self._container is None or self._stream is None:
+            self._container = container = open_container(self.path)
+            self._stream = stream = container.streams[self.probe.stream_index]
+            stream.thread_type = "AUTO"  # frame + slice threads: ~2x on 2 cores
             self._decoded = None
             self._next_index = None
+        return self._container, self._stream
 
     def _frames(self) -> Iterator:
         """Decoded frames from the container's position; corrupt packets are skipped (the
         frame they held is then reported missing by timestamp)."""
         import av
 
-        for packet in self._container.demux(self._stream):
+        container, stream = self._ensure_open()  # opened by `_seek`
+        for packet in container.demux(stream):
             try:
-                frames = self._stream.codec_context.decode(packet)
+                frames = stream.codec_context.decode(packet)
             except av.FFmpegError as exc:
-                self._last_error = _first_line(exc)
+                self._last_error = first_line(exc)
                 continue
             yield from frames
 
     def _seek(self, key_position: int) -> None:
-        self._ensure_open()
-        self._container.seek(int(self._pts[key_position]), stream=self._stream, backward=True)
+        container, stream = self._ensure_open()
+        container.seek(int(self._pts[key_position]), stream=stream, backward=True)
         self._decoded = self._frames()
         self._next_index = None
 
@@ -75,6 +83,7 @@ class PyAVVideoSource(FrameSource):
         return int(self._key_positions[max(k, 0)])
 
     def _next_frame(self, index: int):
+        assert self._decoded is not None, "_seek starts the decoder before frames are read"
         frame = next(self._decoded, None)
         if frame is None:
             detail = f" ({self._last_error})" if self._last_error else ""

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -127,7 +127,7 @@ class FrameSource(ABC):
                 self._closed = True
                 self._release()
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -148,7 +148,7 @@ class FrameSource(ABC):
         for index in range(start, stop, step):
             yield self.frame(index)
 
-    def _release(self) -> None:
+    def _release(self) -> None:  # noqa: B027 (an optional hook, not abstract: most sources hold nothing)
         """Free decoder resources; called once, with the lock held."""
 
     def _check_open(self) -> None:

@@ -12,10 +12,10 @@ import logging
 from pathlib import Path
 
 from engine.errors import MediaError
-from engine.media.source import FrameSource
 from engine.media.decord_video import DecordRejected, DecordVideoSource
 from engine.media.probe import probe_video
 from engine.media.pyav_video import PyAVVideoSource
+from engine.media.source import FrameSource
 
 log = logging.getLogger(__name__)
 

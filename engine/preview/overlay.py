@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -40,7 +40,12 @@ def draw_shape(image: np.ndarray, shape: Polygon | Box, rgb: tuple[int, int, int
     return image
 
 
-def draw_points(image: np.ndarray, points: np.ndarray, labels: np.ndarray, radius: int = 5) -> np.ndarray:
+def draw_points(
+    image: np.ndarray,
+    points: np.ndarray | Sequence[tuple[float, float]],
+    labels: np.ndarray | Sequence[int],
+    radius: int = 5,
+) -> np.ndarray:
     """Draw N×2 (x, y) points, green for include (label 1) and red for exclude (0)."""
     for (x, y), label in zip(np.asarray(points).reshape(-1, 2), np.asarray(labels).reshape(-1)):
         centre = (int(round(x)), int(round(y)))
@@ -54,8 +59,8 @@ def render_overlay(
     frame: np.ndarray,
     *,
     selection: np.ndarray | None = None,
-    points: np.ndarray | None = None,
-    point_labels: np.ndarray | None = None,
+    points: np.ndarray | Sequence[tuple[float, float]] | None = None,
+    point_labels: np.ndarray | Sequence[int] | None = None,
     box: Iterable[float] | None = None,
     labels: Iterable[tuple[Label, str]] = (),
 ) -> np.ndarray:
@@ -63,7 +68,7 @@ def render_overlay(
 
     selection: H×W bool mask shown in blue (the SAM selection).
     points / point_labels: N×2 float and N int prompts (green include, red exclude).
-    box: xyxy prompt box, drawn as a thin rectangle.
+    box: xyxy prompt box in pixel edges, drawn as a thin rectangle on its outer pixels.
     labels: (label, "#rrggbb") pairs drawn as outlines in their class colour.
     """
     image = np.ascontiguousarray(frame, dtype=np.uint8).copy()
@@ -71,9 +76,9 @@ def render_overlay(
         blend_mask(image, selection, SELECTION_RGB)
     for label, colour in labels:
         draw_shape(image, label.shape, hex_to_rgb(colour))
-    if box is not None:
+    if box is not None:  # pixel edges: the last pixel inside is x1 - 1 (as in draw_shape)
         x0, y0, x1, y1 = (int(round(c)) for c in box)
-        cv2.rectangle(image, (x0, y0), (x1, y1), SELECTION_RGB, 1, cv2.LINE_AA)
+        cv2.rectangle(image, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), SELECTION_RGB, 1, cv2.LINE_AA)
     if points is not None and len(points):
         draw_points(image, points, point_labels if point_labels is not None else np.ones(len(points)))
     return image

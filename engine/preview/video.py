@@ -7,13 +7,16 @@ for review are outlined in red.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from engine.errors import MediaError
+from engine.fileio import write_image
+from engine.geometry import shape_to_mask
+from engine.preview.overlay import blend_mask, hex_to_rgb, render_overlay
 from engine.types import Label
 
 REVIEW_COLOUR = "#ff2020"
@@ -23,9 +26,6 @@ PREVIEW_CRF = 30
 
 def overlay_frame(frame: np.ndarray, labels: Iterable[Label], ontology) -> np.ndarray:
     """H×W×3 uint8 RGB: ``frame`` with ``labels`` tinted and outlined."""
-    from engine.geometry import shape_to_mask
-    from engine.preview.overlay import blend_mask, hex_to_rgb, render_overlay
-
     image = np.ascontiguousarray(frame, dtype=np.uint8).copy()
     height, width = image.shape[:2]
     drawn = []
@@ -84,8 +84,6 @@ def write_preview(path: str | Path, source, labels: Iterable[Label], ontology, *
 def write_preview_pngs(folder: str | Path, source, labels: Iterable[Label], ontology, count: int) -> list[Path]:
     """``count`` overlay PNGs ``preview_<frame>.png`` on evenly spaced frames (first and
     last included)."""
-    from engine.fileio import write_image
-
     if count <= 0 or len(source) == 0:
         return []
     frames = _by_frame(labels)

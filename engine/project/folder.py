@@ -1,16 +1,16 @@
 """A project for one command: opened, or created when missing and taken back when the command fails.
 
     with open_or_create("runs/p", ontology) as (project, created):
-        dataset.to_project(project)   # raises: a project created here is removed again
+        dataset_to_project(dataset, project)   # raises: a project created here is removed again
 
 A command that fails leaves the disk as it found it: no new folder, no half-filled project.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from engine.errors import ProjectError
 from engine.ontology import Ontology

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import ProjectError, SessionFormatError
 from engine.editing.events import Event
 from engine.editing.history import ObjectRecord, Row
-from engine.types import Label, MediaInfo, shape_from_json, shape_to_json
+from engine.errors import ProjectError, SessionFormatError
+from engine.types import Label, LabelSource, MediaInfo, shape_from_json, shape_to_json
 
 
 def dumps(value: Any) -> str:
@@ -39,7 +39,7 @@ def label_from_row(row: tuple, media: str, *, where: str) -> Label:
             frame_index=int(frame_index),
             class_name=class_name,
             shape=parsed,
-            source=source,
+            source=LabelSource(source),
             score=float(score),
             confirmed=bool(confirmed),
             review=bool(review),
@@ -90,6 +90,8 @@ def row_from_json(text: str | None, *, where: str) -> Row | None:
         if data.pop("table") == "object":
             return ObjectRecord(**data)
         data["shape"] = shape_from_json(data["shape"], source=where)
+        if "source" in data:
+            data["source"] = LabelSource(data["source"])
         return Label(**data)
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError, SessionFormatError) as exc:
         raise ProjectError(f"{where}: corrupt undo record ({_short(exc)})") from exc

@@ -11,15 +11,17 @@ import os
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from engine.errors import ProjectError
+from engine.types import LabelSource
 
 PROJECT_FILE = "project.sqlite"
 APPLICATION = "framewise"
 SCHEMA_VERSION = 1
-LABEL_SOURCES = ("manual", "sam", "propagated", "interpolated", "replayed")
+LABEL_SOURCES = tuple(source.value for source in LabelSource)
+"""The values of `Label.source` (`engine.types.LabelSource`) the labels table accepts."""
 BUSY_TIMEOUT_MS = 5000
 """How long a statement waits for another connection's write lock before the project is
 reported busy; ``$FRAMEWISE_BUSY_TIMEOUT_MS`` overrides it (tests make it short)."""
@@ -177,14 +179,13 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     project in a read-only folder can still be read).
     """
     timeout = busy_timeout_ms() / 1000
-    options = {"timeout": timeout, "isolation_level": None, "check_same_thread": False}
     try:
         if not read_only:
-            db = sqlite3.connect(path, **options)
+            db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
         else:
             immutable = not Path(f"{path}-wal").exists()
             uri = path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
-            db = sqlite3.connect(uri, uri=True, **options)
+            db = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
         harden(db)
         return db
     except sqlite3.Error as exc:

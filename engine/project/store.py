@@ -9,15 +9,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
 import numpy as np
 
-from engine.errors import OntologyError, ProjectError
 from engine.editing.events import Event
 from engine.editing.history import Change, ChangeSet, ObjectRecord, RecordingStore
+from engine.errors import OntologyError, ProjectError
 from engine.ontology import Ontology, default_ontology
 from engine.project import rows, schema
 from engine.types import Label, LabelClass, MediaInfo, shape_to_json
@@ -49,7 +50,7 @@ class Project(RecordingStore):
     # -- create / open / close ------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: str | Path, ontology: Ontology | None = None) -> "Project":
+    def create(cls, folder: str | Path, ontology: Ontology | None = None) -> Project:
         """Make a new project in ``folder`` (created if needed) with ``ontology``'s classes."""
         folder = Path(folder)
         path = folder / schema.PROJECT_FILE
@@ -60,7 +61,7 @@ class Project(RecordingStore):
         return cls.open(folder)
 
     @classmethod
-    def open(cls, folder: str | Path, *, read_only_ok: bool = False) -> "Project":
+    def open(cls, folder: str | Path, *, read_only_ok: bool = False) -> Project:
         """Open the project in ``folder`` (or the ``project.sqlite`` file itself), migrating it.
 
         A project that must not be written (`schema.read_only_reason`: read-only file or
@@ -102,7 +103,7 @@ class Project(RecordingStore):
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "Project":
+    def __enter__(self) -> Project:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -164,12 +165,12 @@ class Project(RecordingStore):
                         f"(fingerprint {info.fingerprint[:12]}, project has {row[1][:12]})"
                     )
                 return int(row[0])
-            return int(self._execute(
+            return self._insert(
                 "INSERT INTO media(name, fingerprint, width, height, frames, fps, timestamps, frame_names, added)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (info.name, info.fingerprint, info.width, info.height, info.frames, info.fps,
                  rows.dumps(list(info.timestamps)), rows.dumps(list(info.frame_names)), time.time()),
-            ).lastrowid)
+            )
 
     def media(self) -> list[MediaInfo]:
         """The registered media, oldest first."""
@@ -199,8 +200,8 @@ class Project(RecordingStore):
     def next_object_id(self) -> int:
         """An object id never used in this project (ids start at 1 and are not reused)."""
         with self.transaction():
-            last = int(self._one("SELECT value FROM meta WHERE key = 'last_object_id'")[0])
-            top = self._one("SELECT max(object_id) FROM objects")[0] or 0
+            last = int(self._value("SELECT value FROM meta WHERE key = 'last_object_id'"))
+            top = self._value("SELECT max(object_id) FROM objects") or 0
             value = max(last, top) + 1
             self._execute("UPDATE meta SET value = ? WHERE key = 'last_object_id'", (str(value),))
         return value
@@ -216,7 +217,8 @@ class Project(RecordingStore):
 
     def labels(self, media: str | None = None, frame_index: int | None = None) -> list[Label]:
         """Labels sorted by (media, frame, object), optionally filtered."""
-        conditions, args = [], []
+        conditions: list[str] = []
+        args: list[object] = []
         if media is not None:
             conditions.append("m.name = ?")
             args.append(media)
@@ -227,20 +229,39 @@ class Project(RecordingStore):
         query = f"SELECT m.name, {_LABEL_COLUMNS} FROM {_LABEL_JOIN}{where} ORDER BY m.name, l.frame_index, l.object_id"
         return [rows.label_from_row(row[1:], row[0], where=str(self.path)) for row in self._rows(query, args)]
 
+    def label_flags(self, media: str, first: int | None = None, last: int | None = None) -> list[tuple[int, str, bool]]:
+        """(frame index, source, review) of each label of ``media`` on frames ``first`` to
+        ``last`` (inclusive; None: unbounded), by frame; one indexed query, no shape decoded."""
+        query = "SELECT l.frame_index, l.source, l.review FROM labels l JOIN media m ON m.id = l.media_id WHERE m.name = ?"
+        args: list = [media]
+        if first is not None:
+            query, args = query + " AND l.frame_index >= ?", [*args, first]
+        if last is not None:
+            query, args = query + " AND l.frame_index <= ?", [*args, last]
+        return [(int(f), str(s), bool(r)) for f, s, r in self._rows(query + " ORDER BY l.frame_index", args)]
+
+    def history_state(self) -> tuple[bool, bool]:
+        """(there is a change set to undo, there is one to redo), without reading their rows."""
+        row = self._one(
+            "SELECT EXISTS(SELECT 1 FROM changesets WHERE undone = 0), EXISTS(SELECT 1 FROM changesets WHERE undone = 1)"
+        )
+        return (bool(row[0]), bool(row[1])) if row is not None else (False, False)
+
     # -- events ---------------------------------------------------------------------
 
     def record_event(self, event: Event, media: str | None = None) -> int:
-        """Store one Editor event (of ``media``, or of none); its sequence number.
+        """Store one Editor event (of ``media``, or of none); its sequence number. (This
+        makes a project an `engine.editing.labels.EventSink`: the Editor logs into it.)
 
         Inside a transaction it is tied to the change sets made there, so an undo record
         always knows the call that made it.
         """
         with self.transaction():
             media_id = None if not media else self._media_id(media)
-            seq = self._execute(
+            seq = self._insert(
                 "INSERT INTO events(media_id, kind, frame_index, data, time) VALUES (?, ?, ?, ?, ?)",
                 (media_id, event.kind, event.frame_index, rows.dumps(event.data), event.time),
-            ).lastrowid
+            )
             if self._pending:
                 marks = ",".join("?" * len(self._pending))
                 self._execute(f"UPDATE changesets SET event_seq = ? WHERE id IN ({marks})", (seq, *self._pending))
@@ -249,14 +270,11 @@ class Project(RecordingStore):
 
     def events(self, media: str | None = None) -> list[Event]:
         """Recorded events in order, all or those of one media."""
-        query, args = "SELECT e.seq, e.kind, e.frame_index, e.data, e.time FROM events e", ()
+        query = "SELECT e.seq, e.kind, e.frame_index, e.data, e.time FROM events e"
+        args: tuple = ()
         if media is not None:
             query, args = query + " JOIN media m ON m.id = e.media_id WHERE m.name = ?", (media,)
         return [rows.event_from_row(row, where=str(self.path)) for row in self._rows(query + " ORDER BY e.seq", args)]
-
-    def attach(self, editor) -> None:
-        """Persist every event of ``editor`` (the Editor calls this for its store)."""
-        editor.log.subscribe(lambda event: self.record_event(event, editor.media_name or None))
 
     def integrity_check(self) -> list[str]:
         """Problems found by SQLite's integrity and foreign-key checks (empty when sound)."""
@@ -271,7 +289,7 @@ class Project(RecordingStore):
         self.ontology[label.class_name]  # OntologyError naming the classes
         if label.source not in schema.LABEL_SOURCES:
             raise ProjectError(f"label source {label.source!r} is not one of {', '.join(schema.LABEL_SOURCES)}")
-        frames = self._one("SELECT frames FROM media WHERE id = ?", (media_id,))[0]
+        frames = self._value("SELECT frames FROM media WHERE id = ?", (media_id,))
         if not 0 <= label.frame_index < max(frames, 1) or label.object_id < 1:
             raise ProjectError(
                 f"label ({label.media!r}, frame {label.frame_index}, object {label.object_id}) is out of range: "
@@ -283,10 +301,11 @@ class Project(RecordingStore):
 
     def _object_label_count(self, media: str, object_id: int) -> int:
         query = "SELECT count(*) FROM labels WHERE media_id = ? AND object_id = ?"
-        return int(self._one(query, (self._media_id(media), object_id))[0])
+        return int(self._value(query, (self._media_id(media), object_id)))
 
     def _write(self, change: Change) -> None:
         row = change.after if change.after is not None else change.before
+        assert row is not None, "a change has a row before or after it"
         media_id = self._media_id(row.media)
         if isinstance(row, ObjectRecord):
             if change.after is None:
@@ -322,9 +341,9 @@ class Project(RecordingStore):
 
     def _push(self, changeset: ChangeSet) -> ChangeSet:
         self._execute("DELETE FROM changesets WHERE undone = 1")  # the redo branch (changes cascade)
-        changeset_id = self._execute(
+        changeset_id = self._insert(
             "INSERT INTO changesets(kind, undone, time) VALUES (?, 0, ?)", (changeset.kind, time.time())
-        ).lastrowid
+        )
         self._execute_many(
             "INSERT INTO changes(changeset_id, position, row_before, row_after) VALUES (?, ?, ?, ?)",
             [
@@ -396,6 +415,19 @@ class Project(RecordingStore):
     def _one(self, sql: str, args=()) -> tuple | None:
         rows_found = self._rows(sql, args)
         return rows_found[0] if rows_found else None
+
+    def _value(self, sql: str, args=()) -> Any:
+        """The first column of a query that always gives one row (an aggregate, a meta key)."""
+        row = self._one(sql, args)
+        if row is None:
+            raise ProjectError(f"{self.path}: the project database lacks a row ({sql})")
+        return row[0]
+
+    def _insert(self, sql: str, args=()) -> int:
+        """Run an INSERT; the new row's id."""
+        rowid = self._execute(sql, args).lastrowid
+        assert rowid is not None, "an INSERT sets lastrowid"
+        return rowid
 
 
 def _plain(args) -> tuple:

@@ -67,9 +67,9 @@ def dense_flow(
         b = cv2.resize(target, (small_w, small_h), interpolation=cv2.INTER_AREA)
     else:
         a, b = source, target
-    dis = cv2.DISOpticalFlow_create(code)
+    dis = cv2.DISOpticalFlow.create(code)
     dis.setFinestScale(finest_scale(max(small_w, small_h), finest_long_side))
-    flow = dis.calc(a, b, None)
+    flow = dis.calc(a, b, None)  # type: ignore[call-overload]  # cv2's stubs miss that flow may be None
     if (small_w, small_h) == (width, height):
         return flow
     full = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -128,7 +128,7 @@ def warp_mask(
         error = np.linalg.norm(backward + there, axis=2)
         motion = np.linalg.norm(backward, axis=2)
         hidden = (error > tolerance + relative * motion) & (warped > 0)
-        if np.count_nonzero(hidden & (warped >= 0.5)) <= max_drop * max(np.count_nonzero(warped >= 0.5), 1):
+        if np.count_nonzero(hidden & (warped >= 0.5)) <= max_drop * max(int(np.count_nonzero(warped >= 0.5)), 1):
             warped[hidden] = 0.0
     return warped
 
@@ -177,14 +177,15 @@ def track_points(
         empty = np.zeros((0, 2), np.float32)
         return TrackedPoints(empty, np.zeros(0, bool), np.zeros(0, np.float32))
     height, width = source.shape
-    params = {
-        "winSize": (window, window),
-        "maxLevel": levels,
-        "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
-    }
+    win_size = (window, window)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
     start = points.reshape(-1, 1, 2)
-    forward, status_f, _ = cv2.calcOpticalFlowPyrLK(source, target, start, None, **params)
-    backward, status_b, _ = cv2.calcOpticalFlowPyrLK(target, source, forward, None, **params)
+    forward, status_f, _ = cv2.calcOpticalFlowPyrLK(
+        source, target, start, None, winSize=win_size, maxLevel=levels, criteria=criteria
+    )
+    backward, status_b, _ = cv2.calcOpticalFlowPyrLK(
+        target, source, forward, None, winSize=win_size, maxLevel=levels, criteria=criteria
+    )
     forward = forward.reshape(-1, 2)
     fb_error = np.linalg.norm(backward.reshape(-1, 2) - points, axis=1).astype(np.float32)
     found = (status_f.reshape(-1) == 1) & (status_b.reshape(-1) == 1) & np.isfinite(fb_error)

@@ -23,10 +23,12 @@ parts moving apart (they share one centroid motion): add a keyframe there.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
-from engine.types import Box, Label, Polygon, Shape
+from engine.geometry import mask_to_polygon, polygon_bounds, polygon_to_mask, polygon_to_shapely
+from engine.types import Box, Label, LabelSource, Polygon, Shape
 
 SUPERSAMPLE = 3
 """Polygons are blended on a grid this many times finer than frame pixels. Odd, so each
@@ -40,8 +42,6 @@ def interpolate_box(a: Box, b: Box, t: float) -> Box:
 
 def polygon_centroid(polygon: Polygon) -> np.ndarray:
     """Area centroid (x, y) float64 of a polygon (holes subtracted), in frame pixels."""
-    from engine.geometry import polygon_to_shapely
-
     centre = polygon_to_shapely(polygon).centroid
     return np.array([centre.x, centre.y], np.float64)
 
@@ -67,8 +67,6 @@ def interpolate_polygon(a: Polygon, b: Polygon, t: float, *, scale: int = SUPERS
     along; a blend with no area left (thin shapes far apart in shape) gives the nearer
     keyframe's shape at the interpolated centroid.
     """
-    from engine.geometry import mask_to_polygon, polygon_bounds, polygon_to_mask
-
     if not a.parts or not b.parts:
         return b if not a.parts else a
     if t <= 0:
@@ -82,6 +80,7 @@ def interpolate_polygon(a: Polygon, b: Polygon, t: float, *, scale: int = SUPERS
     reach = 0.0
     for polygon, c in ((a, centre_a), (b, centre_b)):
         bounds = polygon_bounds(polygon)
+        assert bounds is not None  # both have parts (returned above otherwise)
         reach = max(reach, abs(bounds.x0 - c[0]), abs(bounds.x1 - c[0]), abs(bounds.y0 - c[1]), abs(bounds.y1 - c[1]))
     half = int(np.ceil(reach)) + 3
     size = 2 * half * scale
@@ -113,11 +112,11 @@ def _shift_scale(polygon: Polygon, factor: float) -> Polygon:
 
 def interpolate_shape(a: Shape, b: Shape, t: float) -> Shape:
     """A box or polygon a fraction ``t`` of the way from ``a`` to ``b`` (same kind)."""
-    if isinstance(a, Box) != isinstance(b, Box):
-        raise ValueError(f"cannot interpolate a {type(a).__name__} with a {type(b).__name__}")
-    if isinstance(a, Box):
+    if isinstance(a, Box) and isinstance(b, Box):
         return interpolate_box(a, b, t)
-    return interpolate_polygon(a, b, t)
+    if isinstance(a, Polygon) and isinstance(b, Polygon):
+        return interpolate_polygon(a, b, t)
+    raise ValueError(f"cannot interpolate a {type(a).__name__} with a {type(b).__name__}")
 
 
 def interpolate_labels(a: Label, b: Label, frame_index: int) -> Label:
@@ -133,8 +132,29 @@ def interpolate_labels(a: Label, b: Label, frame_index: int) -> Label:
         a,
         frame_index=int(frame_index),
         shape=interpolate_shape(a.shape, b.shape, t),
-        source="interpolated",
+        source=LabelSource.INTERPOLATED,
         score=float((1 - t) * a.score + t * b.score),
         confirmed=False,
         review=False,
     )
+
+
+class _KeyframeStore(Protocol):
+    def get(self, media: str, frame_index: int, object_id: int) -> Label | None: ...
+
+    def put(self, label: Label, *, kind: str | None = None) -> object: ...
+
+
+def fill_between(store: _KeyframeStore, first: Label, last: Label) -> list[Label]:
+    """Write into ``store`` the labels of ``first``'s object interpolated on the frames
+    strictly between ``first`` and ``last`` (change kind ``interpolate``), keeping the
+    confirmed labels already there; returns the labels written."""
+    written: list[Label] = []
+    for frame_index in range(first.frame_index + 1, last.frame_index):
+        existing = store.get(first.media, frame_index, first.object_id)
+        if existing is not None and existing.confirmed:
+            continue
+        label = interpolate_labels(first, last, frame_index)
+        store.put(label, kind="interpolate")
+        written.append(label)
+    return written

@@ -1,9 +1,9 @@
-"""Permanent drawing: the Editor's side of propagation.
+"""Permanent drawing: a propagation run written into a label store.
 
-`run_propagation` carries objects of the open media from one frame through the next ones
-(or the previous ones) with `engine.propagation.propagator.Propagator` and writes what it finds into
-the Editor's store, one transaction per frame, so a crash keeps every finished frame
-(the run's change sets share a kind, so `Editor.undo` takes the whole run back at once):
+`run_propagation` carries objects of one media from one frame through the next ones (or
+the previous ones) with `engine.propagation.propagator.Propagator` and writes what it finds
+into a store, one transaction per frame, so a crash keeps every finished frame (the run's
+change sets share a kind, so an undo takes the whole run back at once):
 - accepted masks become labels with source ``propagated``, unconfirmed, with the
   propagator's score;
 - where an object's checks fail (it left, was occluded, drifted) the object stops and the
@@ -11,17 +11,61 @@ the Editor's store, one transaction per frame, so a crash keeps every finished f
   which the timeline shows as flagged and N / Shift+N jump to;
 - frames a person confirmed are anchors: a run stops before the next one and never
   overwrites a confirmed label.
+
+It takes plain values (frames, store, media name, start frame, segmenter, quality, an
+embedding function, a per-frame group factory), never the Editor: `Editor.propagate` calls
+it with its frame server, store and cursor.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
+from typing import Protocol
+
+import numpy as np
 
 from engine.errors import EditorStateError
-from engine.types import Label
+from engine.propagation.propagator import FrameAccess, Propagator, anchors_from_labels, default_params
+from engine.segment.base import Segmenter
+from engine.types import QUALITY_DEFAULT, Embedding, Label, LabelSource
+
+Embed = Callable[[int, np.ndarray], Embedding]
+"""``(frame_index, frame) -> Embedding``: the frame is the one the propagator decoded."""
+
+FrameGroup = Callable[[str], AbstractContextManager[object]]
+"""``group(kind)``: a context in which one frame's writes are one transaction and one
+change set of ``kind`` (e.g. `engine.editing.history.RecordingStore.group`)."""
+
+
+class PropagationStore(Protocol):
+    """What a run needs of a label store (`engine.editing.labels.LabelStore` and
+    `engine.project.Project` are ones)."""
+
+    def labels(self, media: str | None = None, frame_index: int | None = None) -> list[Label]: ...
+
+    def get(self, media: str, frame_index: int, object_id: int) -> Label | None: ...
+
+    def put(self, label: Label, *, kind: str | None = None) -> object: ...
+
+
+@dataclass(frozen=True)
+class CachedFrames:
+    """`FrameAccess` through a frame cache: ``read(i)`` (e.g. `FrameServer.get_frame`)
+    and the frame count. With an ``embed`` that reads frames through the same cache (the
+    frame server's embedding worker) every frame of a run is decoded once."""
+
+    read: Callable[[int], np.ndarray]
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+    def frame(self, frame_index: int) -> np.ndarray:
+        return self.read(frame_index)
 
 
 @dataclass(frozen=True)
@@ -65,62 +109,71 @@ def start_labels(labels: Iterable[Label], frame_index: int, object_ids: Iterable
 
 
 def run_propagation(
-    editor,
+    frames: FrameAccess,
+    store: PropagationStore,
+    media: str,
+    start: int,
+    segmenter: Segmenter | None,
     *,
+    quality: float = QUALITY_DEFAULT,
+    embed: Embed | None = None,
+    group: FrameGroup | None = None,
     direction: int = 1,
     until: int | None = None,
     object_ids: Iterable[int] | None = None,
     cancel: threading.Event | None = None,
     progress: Callable[[PropagationProgress], None] | None = None,
 ) -> PropagationResult:
-    """Propagate from the Editor's current frame; see the module docstring."""
-    from engine.propagation.propagator import Propagator, anchors_from_labels, default_params
+    """Propagate the labels of ``media`` on frame ``start`` (all, or those of ``object_ids``)
+    in ``direction`` up to ``until`` (default: the end) and write them into ``store``.
 
+    frames: the media's frames, each read once (`CachedFrames` over a frame server).
+    segmenter, quality: re-prompted on every frame (None: flow warping only).
+    embed: the segmenter's embedding of a frame (default ``segmenter.prepare``).
+    group: wraps each frame's writes (default: none); see `FrameGroup`.
+    cancel: stops the run between frames; progress: called after every frame.
+    See the module docstring.
+    """
     if direction not in (1, -1):
         raise EditorStateError(f"direction must be 1 or -1, got {direction}")
-    source, store, media = editor.source, editor.store, editor.media_name
-    start = editor.frame_index
     every = store.labels(media)
     objects = start_labels(every, start, object_ids)
-    last = (len(source) - 1 if direction > 0 else 0) if until is None else max(0, min(int(until), len(source) - 1))
+    last = (len(frames) - 1 if direction > 0 else 0) if until is None else max(0, min(int(until), len(frames) - 1))
     total = abs(last - start)
-    result = dict(written=0, flagged={}, reached=start, changes=0)
+    written, reached, changes = 0, start, 0
+    flagged: dict[int, int] = {}  # object id -> the frame it was flagged on
     if not objects or total == 0:
         return PropagationResult(tuple(sorted(objects)), direction, start, start, 0, {}, False)
     confirmed = anchors_from_labels(label for label in every if label.object_id in objects and label.frame_index != start)
-    backend = getattr(editor.segmenter, "name", None)
-    propagator = Propagator(
-        editor.segmenter,
-        replace(default_params(backend), quality=editor.quality),
-        embed=lambda frame_index, frame: editor.server.get_embedding(frame_index),
-    )
+    backend = getattr(segmenter, "name", None)
+    propagator = Propagator(segmenter, replace(default_params(backend), quality=quality), embed=embed)
     previous = dict(objects)
     run_kind = f"propagate:{start}:{direction}:{time.time_ns()}"  # groups the run's frames for undo
-    steps = propagator.propagate(source, start, objects, direction, last, anchors=confirmed, cancel=cancel)
+    steps = propagator.propagate(frames, start, objects, direction, last, anchors=confirmed, cancel=cancel)
     for step in steps:
         # One frame = one transaction; the run's change sets share ``run_kind`` (one undo step).
-        with store.group(run_kind) if hasattr(store, "group") else editor._transaction():
-            before = result["written"] + len(result["flagged"])
+        with group(run_kind) if group is not None else nullcontext():
+            before = written + len(flagged)
             for object_id, label in step.labels.items():
-                store.put(replace(label, source="propagated", confirmed=False, review=False, media=media), kind="propagate")
+                store.put(replace(label, source=LabelSource.PROPAGATED, confirmed=False, review=False, media=media),
+                          kind="propagate")
                 previous[object_id] = label
-                result["written"] += 1
+                written += 1
             for object_id in step.flagged:
-                flag = replace(previous[object_id], frame_index=step.frame_index, source="propagated", score=0.0,
+                flag = replace(previous[object_id], frame_index=step.frame_index, source=LabelSource.PROPAGATED, score=0.0,
                                confirmed=False, review=True, media=media)
                 if not _confirmed_here(store, media, step.frame_index, object_id):
                     store.put(flag, kind="propagate")
-                result["flagged"][object_id] = step.frame_index
-            result["changes"] += int(result["written"] + len(result["flagged"]) > before)
-        result["reached"] = step.frame_index
+                flagged[object_id] = step.frame_index
+            changes += int(written + len(flagged) > before)
+        reached = step.frame_index
         if progress is not None:
             progress(PropagationProgress(step.frame_index, abs(step.frame_index - start), total,
-                                         result["written"], len(result["flagged"])))
+                                         written, len(flagged)))
     cancelled = bool(cancel is not None and cancel.is_set())
-    return PropagationResult(tuple(sorted(objects)), direction, start, result["reached"], result["written"],
-                             dict(result["flagged"]), cancelled, result["changes"])
+    return PropagationResult(tuple(sorted(objects)), direction, start, reached, written, dict(flagged), cancelled, changes)
 
 
-def _confirmed_here(store, media: str, frame_index: int, object_id: int) -> bool:
+def _confirmed_here(store: PropagationStore, media: str, frame_index: int, object_id: int) -> bool:
     existing = store.get(media, frame_index, object_id)
-    return existing is not None and existing.confirmed and existing.source != "propagated"
+    return existing is not None and existing.confirmed and existing.source != LabelSource.PROPAGATED

@@ -27,16 +27,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Mapping, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from engine.errors import EditorStateError, PromptError
+from engine.geometry import mask_to_box, mask_to_polygon, shape_to_mask
 from engine.propagation.flow import dense_flow, to_grey
 from engine.propagation.step import FramePair, ObjectTrack, StepChecks, StepParams, advance, new_track, step_object
 from engine.segment.base import Segmenter
-from engine.types import QUALITY_DEFAULT, Box, Embedding, Label, Prompt, check_quality
+from engine.types import QUALITY_DEFAULT, Box, Embedding, Label, LabelSource, Prompt, PropagationMode, Shape, check_quality
 
 
 class FrameAccess(Protocol):
@@ -85,12 +87,12 @@ class PropagationParams:
 def default_params(backend: str | None) -> PropagationParams:
     """The measured defaults for a segmenter backend (``classic``, ``sam`` or None = warp only)."""
     if backend is None:
-        return PropagationParams(step=StepParams(mode="warp"))
+        return PropagationParams(step=StepParams(mode=PropagationMode.WARP))
     if backend == "sam":
         # not measured (no checkpoint here): SAM's own masks are trusted more than
         # classic's, and a binary prior is a poor mask_input for it
         return PropagationParams(
-            step=StepParams(mode="agree", accept_iou=0.6, passes=2, prior_as_mask_input=False)
+            step=StepParams(mode=PropagationMode.AGREE, accept_iou=0.6, passes=2, prior_as_mask_input=False)
         )
     return PropagationParams()
 
@@ -133,7 +135,7 @@ def anchors_from_labels(labels: Iterable[Label]) -> dict[int, set[int]]:
     """{object_id: frames where a person confirmed its label} from ``labels``."""
     anchors: dict[int, set[int]] = {}
     for label in labels:
-        if label.confirmed and label.source != "propagated":
+        if label.confirmed and label.source != LabelSource.PROPAGATED:
             anchors.setdefault(label.object_id, set()).add(label.frame_index)
     return anchors
 
@@ -157,7 +159,7 @@ class Propagator:
         # Tracked seed points drift onto the background now and then, unlike a person's
         # clicks: a segmenter that holds its clicks harder gets its seed-point variant.
         for_seeds = getattr(segmenter, "for_seeds", None)
-        self._seed_segmenter = for_seeds() if callable(for_seeds) else segmenter
+        self._seed_segmenter: Segmenter | None = for_seeds() if callable(for_seeds) else segmenter
         self._embed = embed
         self._cancel = threading.Event()
         self._lock = threading.Lock()
@@ -251,9 +253,9 @@ class Propagator:
             started = time.perf_counter()
             next_frame = np.asarray(source.frame(next_index))
             next_grey = to_grey(next_frame)
-            flow = {"preset": self.params.flow_preset, "scale": self._flow_scale(grey.shape)}
-            backward = dense_flow(next_grey, grey, **flow)
-            forward = dense_flow(grey, next_grey, **flow) if self.params.occlusion_check else None
+            preset, scale = self.params.flow_preset, self._flow_scale(grey.shape)
+            backward = dense_flow(next_grey, grey, preset=preset, scale=scale)
+            forward = dense_flow(grey, next_grey, preset=preset, scale=scale) if self.params.occlusion_check else None
             pair = FramePair(grey, next_grey, next_frame, backward, forward)
             predict = self._predictor(next_index, next_frame)
             step = self._step(active, pair, predict, next_index)
@@ -297,9 +299,9 @@ class Propagator:
 
     def _predictor(self, frame_index: int, frame: np.ndarray) -> Callable[[Prompt], object] | None:
         """A lazy ``prompt -> Proposal`` on ``frame``: the embedding is made on first use."""
-        if self.segmenter is None or self.params.step.mode == "warp":
+        segmenter = self._seed_segmenter  # None exactly when self.segmenter is
+        if segmenter is None or self.params.step.mode == PropagationMode.WARP:
             return None
-        segmenter = self._seed_segmenter
         cache: list[Embedding] = []
 
         def predict(prompt: Prompt):
@@ -313,8 +315,6 @@ class Propagator:
         return predict
 
     def _make_object(self, object_id, target, frame_index, frame, anchors, direction) -> _Object:
-        from engine.geometry import shape_to_mask
-
         height, width = frame.shape[:2]
         template = None
         if isinstance(target, Label):
@@ -333,8 +333,7 @@ class Propagator:
         return _Object(new_track(object_id, frame_index, frame, mask, self.params.step), template, stop_at)
 
     def _label(self, template: Label, mask: np.ndarray, frame_index: int, score: float, review: bool) -> Label | None:
-        from engine.geometry import mask_to_box, mask_to_polygon
-
+        shape: Shape | None
         if isinstance(template.shape, Box):
             shape = mask_to_box(mask)
         else:
@@ -345,7 +344,7 @@ class Propagator:
             template,
             frame_index=frame_index,
             shape=shape,
-            source="propagated",
+            source=LabelSource.PROPAGATED,
             score=float(score),
             confirmed=False,
             review=bool(review),

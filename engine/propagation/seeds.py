@@ -1,4 +1,5 @@
-"""Prompts for re-segmenting a propagated object: seed points, box and prior logits.
+"""Prompts for re-segmenting a propagated object: seed points and box (the prior's logits:
+`engine.segment.base.mask_logits`).
 
 Pure functions. Masks are H×W ``bool``; points N×2 ``float32`` (x, y) in frame pixels.
 """
@@ -6,9 +7,6 @@ Pure functions. Masks are H×W ``bool``; points N×2 ``float32`` (x, y) in frame
 from __future__ import annotations
 
 import numpy as np
-
-LOGIT_SIDE = 256
-LOGIT_RANGE = 10.0
 
 
 def _padded_distance(mask: np.ndarray) -> np.ndarray:
@@ -44,7 +42,7 @@ def interior_points(mask: np.ndarray, count: int = 6, min_depth: float = 2.0) ->
     height, width = mask.shape
     yy, xx = np.mgrid[0:height, 0:width]
     available = depth.copy()
-    points = []
+    points: list[tuple[int, int]] = []
     while len(points) < count:
         index = int(np.argmax(available))
         y, x = divmod(index, width)
@@ -118,22 +116,6 @@ def expanded_box(
         np.float32,
     )
     return box if box[2] > box[0] and box[3] > box[1] else None
-
-
-def prior_logits(prior: np.ndarray) -> np.ndarray:
-    """1×256×256 float32 logits of a foreground fraction map ``prior`` (H×W float in [0, 1]),
-    in SAM's low-resolution layout (long side 256, top-left, the rest background), usable
-    as `Prompt.mask_input` by both backends."""
-    import cv2
-
-    prior = np.asarray(prior, np.float32)
-    height, width = prior.shape
-    scale = LOGIT_SIDE / max(height, width)
-    grid_h, grid_w = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-    small = cv2.resize(prior, (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    logits = np.full((LOGIT_SIDE, LOGIT_SIDE), -LOGIT_RANGE, np.float32)
-    logits[:grid_h, :grid_w] = (np.clip(small, 0.0, 1.0) - 0.5) * (2 * LOGIT_RANGE)
-    return logits[None]
 
 
 def boundary_band(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -22,27 +22,28 @@ Masks are H×W ``bool``; points N×2 ``float32`` (x, y) in frame pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from engine.propagation.flow import track_points, warp_mask
+from engine.geometry import mask_iou
 from engine.propagation.appearance import Appearance, appearance_model, colour_bins, likeness
-from engine.propagation.seeds import boundary_band, expanded_box, interior_points, prior_logits, ring_points
-from engine.types import Prompt, Proposal
-
-MODES = ("warp", "segment", "agree", "band", "vote")
+from engine.propagation.flow import track_points, warp_mask
+from engine.propagation.seeds import boundary_band, expanded_box, interior_points, ring_points
+from engine.segment.base import mask_logits
+from engine.types import Prompt, PropagationMode, Proposal
 
 
 @dataclass(frozen=True)
 class StepParams:
     """How one object is carried to the next frame, and when it is flagged.
 
-    mode: ``warp`` (the flow prior only), ``segment`` (the segmenter's mask), ``agree``
-        (the segmenter's mask when its IoU with the prior is ≥ ``accept_iou``, else the
-        prior), ``band`` (the prior, with the segmenter deciding only within a band of
-        max(``band × √area``, ``band_motion`` × the object's median motion) pixels,
+    mode: a `PropagationMode` (a plain string is converted): ``warp`` (the flow prior
+        only), ``segment`` (the segmenter's mask), ``agree`` (the segmenter's mask when
+        its IoU with the prior is ≥ ``accept_iou``, else the prior), ``band`` (the prior,
+        with the segmenter deciding only within a band of max(``band × √area``,
+        ``band_motion`` × the object's median motion) pixels,
         clipped to ``band_min``…``band_max``, around the prior's boundary — flow errors
         grow with the motion — and only when it agrees as in ``agree``) or ``vote`` (as
         ``band``, but where the two disagree within the band, the object's colour model
@@ -68,7 +69,7 @@ class StepParams:
         this (not in ``warp`` mode).
     """
 
-    mode: str = "vote"
+    mode: PropagationMode = PropagationMode.VOTE
     positives: int = 6
     negatives: int = 8
     negative_margin: float = 0.15
@@ -94,8 +95,11 @@ class StepParams:
     min_agreement: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown propagation mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        try:
+            object.__setattr__(self, "mode", PropagationMode(self.mode))
+        except ValueError:
+            choices = ", ".join(PropagationMode)
+            raise ValueError(f"unknown propagation mode {self.mode!r}; choose one of {choices}") from None
         if self.passes < 1:
             raise ValueError(f"passes must be ≥ 1, got {self.passes}")
 
@@ -145,8 +149,8 @@ def advance(
     ``frame_index``): new seeds, same reference."""
     positive, negative = seed_points(mask, params)
     recent = None
-    if params.mode == "vote" and mask.any():
-        recent = appearance_model(frame, mask, _margin(np.count_nonzero(mask), params))
+    if params.mode == PropagationMode.VOTE and mask.any():
+        recent = appearance_model(frame, mask, _margin(int(np.count_nonzero(mask)), params))
     return ObjectTrack(
         track.object_id, frame_index, mask, positive, negative, track.appearance, track.reference_area, recent
     )
@@ -219,11 +223,6 @@ class FramePair:
     forward: np.ndarray | None = None
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.count_nonzero(a | b)
-    return 1.0 if union == 0 else float(np.count_nonzero(a & b)) / union
-
-
 def step_object(
     track: ObjectTrack,
     pair: FramePair,
@@ -251,9 +250,9 @@ def step_object(
 
     seg_mask = None
     seg_score = 1.0
-    if params.mode != "warp" and predict is not None and prior_area > 0:
+    if params.mode != PropagationMode.WARP and predict is not None and prior_area > 0:
         seg_mask, seg_score = _resegment(prior, prior_mask, tracked_pos, tracked_neg, predict, params)
-    agreement = 1.0 if seg_mask is None else _iou(seg_mask, prior_mask)
+    agreement = 1.0 if seg_mask is None else mask_iou(seg_mask, prior_mask)
     motion = float(np.median(np.linalg.norm(pair.backward[prior_mask], axis=1))) if prior_area else 0.0
     mask, used = _combine(
         prior_mask, seg_mask, agreement, params, pair.frame, track.recent or track.appearance, motion
@@ -308,7 +307,7 @@ def _resegment(
         return np.zeros_like(prior_mask), 0.0
     points = np.concatenate([positive, negative]).astype(np.float32)
     labels = np.concatenate([np.ones(len(positive), np.int32), np.zeros(len(negative), np.int32)])
-    mask_input = prior_logits(prior) if params.prior_as_mask_input else None
+    mask_input = mask_logits(prior) if params.prior_as_mask_input else None
     proposal = None
     for _ in range(params.passes):
         proposal = predict(Prompt(points, labels, box, mask_input))
@@ -339,18 +338,18 @@ def _combine(
     motion: float = 0.0,
 ) -> tuple[np.ndarray, str]:
     """(H×W bool accepted mask, "segmenter" | "prior") following ``params.mode``."""
-    if seg_mask is None or params.mode == "warp":
+    if seg_mask is None or params.mode == PropagationMode.WARP:
         return prior_mask, "prior"
-    if params.mode == "segment":
+    if params.mode == PropagationMode.SEGMENT:
         return seg_mask, "segmenter"
     if agreement < params.accept_iou:
         return prior_mask, "prior"
-    if params.mode == "agree":
+    if params.mode == PropagationMode.AGREE:
         return seg_mask, "segmenter"
     radius = max(params.band * np.sqrt(np.count_nonzero(prior_mask)), params.band_motion * motion)
     radius = int(np.clip(radius, params.band_min, params.band_max))
     band = boundary_band(prior_mask, radius)
-    if params.mode == "vote":
+    if params.mode == PropagationMode.VOTE:
         disputed = band & (seg_mask != prior_mask)
         mask = prior_mask & ~disputed
         mask[disputed] = colours.object_is_likelier[colour_bins(frame[disputed])]

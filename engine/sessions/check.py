@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from engine.errors import SessionFormatError
 from engine.editing.events import EVENT_KINDS
-from engine.types import QUALITY_MAX, QUALITY_MIN
+from engine.errors import SessionFormatError
+from engine.types import QUALITY_MAX, QUALITY_MIN, ShapeType
 
 TOP = "(top level)"
 
@@ -64,7 +65,9 @@ class Checker:
             raise self.fail(path, f"expected an integer >= {minimum}, got {describe(value)}")
         return int(value)
 
-    def number(self, value: Any, path: str, low: float | None = None, high: float | None = None, *, exclusive_low: bool = False) -> float:
+    def number(
+        self, value: Any, path: str, low: float | None = None, high: float | None = None, *, exclusive_low: bool = False
+    ) -> float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
         if ok and low is not None:
             ok = value > low if exclusive_low else value >= low
@@ -120,7 +123,7 @@ def _name(c: Checker, v: Any, p: str) -> str:
 def _shape(c: Checker, v: Any, p: str) -> dict:
     """A shape normalised by `engine.editing.events.normalise_shape`: every coordinate in [0, 1]."""
     kind = c.object(v, p, ("type",), ("box", "parts")).get("type")
-    if kind == "bounding_box":
+    if kind == ShapeType.BOUNDING_BOX:
         c.object(v, p, ("type", "box"))
         box = c.array(v["box"], f"{p}.box")
         if len(box) != 4:
@@ -129,7 +132,7 @@ def _shape(c: Checker, v: Any, p: str) -> dict:
         if not (x0 < x1 and y0 < y1):
             raise c.fail(f"{p}.box", f"empty box {[x0, y0, x1, y1]}: need x0 < x1 and y0 < y1")
         return {"type": kind, "box": [x0, y0, x1, y1]}
-    if kind == "polygon":
+    if kind == ShapeType.POLYGON:
         c.object(v, p, ("type", "parts"))
         parts = c.array(v["parts"], f"{p}.parts")
         if not parts:
@@ -163,7 +166,9 @@ def _label_keys(c: Checker, v: Any, p: str) -> list[list]:
         items = c.array(key, f"{p}[{i}]")
         if len(items) != 3:
             raise c.fail(f"{p}[{i}]", f"expected [media, frame, object id], got {len(items)} items")
-        keys.append([c.string(items[0], f"{p}[{i}][0]"), c.integer(items[1], f"{p}[{i}][1]", 0), _object_id(c, items[2], f"{p}[{i}][2]")])
+        keys.append(
+            [c.string(items[0], f"{p}[{i}][0]"), c.integer(items[1], f"{p}[{i}][1]", 0), _object_id(c, items[2], f"{p}[{i}][2]")]
+        )
     return keys
 
 

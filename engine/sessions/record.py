@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from engine.errors import OntologyError, SessionFormatError
 from engine.editing.events import Event
+from engine.errors import OntologyError, SessionFormatError
+from engine.fileio import atomic_write_json
 from engine.ontology import Ontology
 from engine.sessions.check import EVENT_DATA, FRAME_REQUIRED, SESSION_EVENT_KINDS, TOP, Checker, describe
-from engine.types import QUALITY_MAX, QUALITY_MIN, MediaInfo
+from engine.types import QUALITY_MAX, QUALITY_MIN, MediaInfo, ShapeType
 
 SESSION_FORMAT = "framewise-session"
 SESSION_VERSION = 1
@@ -48,7 +50,7 @@ class SegmenterInfo:
     quality: float
 
     @classmethod
-    def of(cls, segmenter: Any, quality: float) -> "SegmenterInfo":
+    def of(cls, segmenter: Any, quality: float) -> SegmenterInfo:
         """From a `Segmenter` (its ``name`` and ``model``) and the Editor's starting quality."""
         return cls(str(segmenter.name), str(segmenter.model), float(quality))
 
@@ -115,9 +117,9 @@ def _event_json(event: Event) -> dict[str, Any]:
     elif event.kind == "edit" and isinstance(data["data"].get("shape"), dict):
         # A vertex dragged past the frame edge covers no pixel there: keep it on the edge.
         shape = dict(data["data"]["shape"])
-        if shape.get("type") == "bounding_box":
+        if shape.get("type") == ShapeType.BOUNDING_BOX:
             shape["box"] = [_clip(v) for v in shape["box"]]
-        elif shape.get("type") == "polygon":
+        elif shape.get("type") == ShapeType.POLYGON:
             shape["parts"] = [[[[_clip(x), _clip(y)] for x, y in ring] for ring in part] for part in shape["parts"]]
         data["data"] = {**data["data"], "shape": shape}
     return data
@@ -205,8 +207,6 @@ def events_of_media(all_events: Iterable[Event], media_events: Iterable[Event]) 
 
 def write_session(path: str | Path, session: Mapping[str, Any] | Session) -> Path:
     """Write a session (dict or `Session`) atomically as indented UTF-8 JSON."""
-    from engine.fileio import atomic_write_json
-
     data = session.to_json() if isinstance(session, Session) else dict(session)
     return atomic_write_json(path, data)
 
@@ -246,7 +246,9 @@ def decode_json(raw: bytes, source: str) -> Any:
     try:
         return json.loads(text, parse_constant=reject_constant)
     except json.JSONDecodeError as exc:
-        raise SessionFormatError(f"{source}: not valid JSON, truncated or corrupt ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+        raise SessionFormatError(
+            f"{source}: not valid JSON, truncated or corrupt ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from exc
     except ValueError as exc:
         raise SessionFormatError(f"{source}: not valid JSON ({exc})") from exc
     except RecursionError as exc:

@@ -8,15 +8,16 @@ reported in the `ReplayReport`, never fatal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from engine.errors import FramewiseError
 from engine.editing.events import Event, denormalise_point, denormalise_shape
+from engine.errors import FramewiseError
 from engine.sessions.record import Session
-from engine.types import Label, MediaInfo
+from engine.types import Label, LabelSource, MediaInfo
 
 MAP_MODES = ("index", "time")
 
@@ -175,12 +176,18 @@ class _Replay:
         label = self.editor.apply(object_id=int(event.data["object_id"]))
         self.touched[(label.frame_index, label.object_id)] = None
 
+    def event_frame(self, event: Event) -> int:
+        """The mapped frame of an event that must have one (`check.FRAME_REQUIRED`)."""
+        if event.frame_index is None:
+            raise _Skip(f"{event.kind} without a frame")
+        return self.map_frame(event.frame_index)
+
     def on_delete(self, event: Event) -> None:
-        frame_index = self.map_frame(event.frame_index)
+        frame_index = self.event_frame(event)
         self.editor.delete_label(int(event.data["object_id"]), frame_index)
 
     def on_edit(self, event: Event) -> None:
-        frame_index = self.map_frame(event.frame_index)
+        frame_index = self.event_frame(event)
         shape = denormalise_shape(event.data["shape"], *self.editor.frame_size)
         label = self.editor.edit_label(int(event.data["object_id"]), shape, frame_index)
         self.touched[(label.frame_index, label.object_id)] = None
@@ -207,7 +214,7 @@ class _Replay:
         start = self.editor.frame_index
         for label in self.editor.store.labels(self.editor.media_name):
             ahead = (label.frame_index - start) * result.direction > 0
-            if label.object_id in result.object_ids and label.source == "propagated" and ahead:
+            if label.object_id in result.object_ids and label.source == LabelSource.PROPAGATED and ahead:
                 self.touched[(label.frame_index, label.object_id)] = None
 
     def on_interpolate(self, event: Event) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.batch.executors import ExecutorOptions, LocalExecutor, WorkerJob, run_corpus
+from engine.batch.executors import LocalExecutor, run_corpus
+from engine.batch.jobs import ExecutorOptions, WorkerJob
 from engine.errors import ExecutorError, MediaError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 import test_batch
 from test_batch import crashing_prelabel, fake_setup, fake_task, label_rows, make_corpus
 
-from engine.batch.executors import ExecutorOptions, WorkerJob
+from engine.batch.jobs import ExecutorOptions, WorkerJob
 from engine.batch.ray_executor import RayExecutor
 
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from counting_media import CountingSource, moving_square
 from engine.editing.editor import Editor
 from engine.errors import EditorStateError, FrameIndexError, OntologyError, PromptError
 from engine.fileio import write_image
@@ -127,3 +128,59 @@ def test_editor_without_media_says_so():
     editor = Editor(ClassicSegmenter())
     with pytest.raises(EditorStateError, match="no media is open"):
         editor.goto(0)
+
+
+def test_a_box_drag_over_known_pixels_is_recorded_as_their_edges(editor):
+    """Boxes are pixel edges (engine.types): the square covers pixels 160..209 × 40..89,
+    so a drag along its outline is the box (160, 40, 210, 90), whichever way it goes."""
+    editor, _, square = editor
+    editor.toggle_sam()
+    editor.set_class("box")
+    editor.drag_box(210, 90, 160, 40)
+    assert editor.selection.box == (160.0, 40.0, 210.0, 90.0)
+    event = editor.log.events[-1]
+    assert event.kind == "box"
+    assert [event.data[k] for k in ("x0", "y0", "x1", "y1")] == [160 / W, 40 / H, 210 / W, 90 / H]
+    label = editor.apply()
+    assert label.shape == Box(160.0, 40.0, 210.0, 90.0)
+    editor.toggle_sam()
+    editor.toggle_sam()
+    editor.drag_box(-5, -5, W + 5, H + 5)  # a drag past the frame is clipped to its edges
+    assert editor.selection.box == (0.0, 0.0, float(W), float(H))
+
+
+def test_propagation_decodes_each_frame_once_and_is_one_undo_step():
+    """The propagator reads frames through the Editor's frame server, which the embedding
+    worker reads too: one decode per frame, also far beyond the prefetch window."""
+    frames, masks = moving_square(14)
+    source = CountingSource(frames)
+    editor = Editor(ClassicSegmenter(), quality=0.2, frame_server_options={"window": (0, 2)})
+    editor.open(source)
+    editor.toggle_sam()
+    editor.click(24, 48)
+    editor.apply()
+    result = editor.propagate(1)
+    editor.close()
+    assert result.last == 13 and result.written == 13 and not result.flagged
+    assert [label.frame_index for label in editor.labels()] == list(range(14))
+    assert all(count == 1 for count in source.decodes.values()) and len(source.decodes) == 14, dict(source.decodes)
+    assert editor.log.kinds()[-1] == "propagate"
+
+
+def test_undo_takes_a_whole_propagation_run_back_unless_single():
+    frames, _ = moving_square(6)
+    editor = Editor(ClassicSegmenter(), quality=0.2)
+    editor.open(CountingSource(frames))
+    editor.toggle_sam()
+    editor.click(24, 48)
+    editor.apply()
+    editor.propagate(1)
+    assert len(editor.labels()) == 6
+    editor.undo(single=True)
+    assert len(editor.labels()) == 5
+    editor.undo()
+    assert len(editor.labels()) == 1
+    editor.redo()
+    assert len(editor.labels()) == 6
+    assert editor.log.kinds()[-10:] == ["undo"] * 5 + ["redo"] * 5  # one event per change set
+    editor.close()

@@ -1,4 +1,5 @@
-"""The DAVIS measures (J, F) on masks with known answers, and a small `eval vos` run."""
+"""The DAVIS measures (J, F) on masks with known answers, and small `eval vos` / `eval
+effort` runs on a DAVIS layout made from the sample media and on the real davis16-train10."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.evaluation.vos import boundary_map, boundary_tolerance, copy_first, f_measure, j_measure, list_sequences, run_sequence
+from engine.evaluation.vos import boundary_map, boundary_tolerance, copy_first, f_measure, list_sequences, run_sequence
+from engine.geometry import mask_iou as j_measure  # J, the region similarity, is the IoU
+from tests.shared_data import sample_davis, shared_data
 
-DAVIS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "davis16-train10"
-needs_davis = pytest.mark.skipif(
-    not (DAVIS / "JPEGImages").is_dir(), reason=f"DAVIS data not present at {DAVIS} (a fresh clone has no ../shared/data)"
-)
+
+@pytest.fixture(params=["sample", "davis16-train10"])
+def davis(request, tmp_path_factory) -> Path:
+    """A DAVIS-layout folder: the sample media's objects, or the real set."""
+    if request.param == "sample":
+        return sample_davis(tmp_path_factory.mktemp("davis"))
+    return shared_data(request.param)
 
 
 def square(height: int, width: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
@@ -80,21 +86,19 @@ def test_f_empty_cases() -> None:
     assert f_measure(empty, some) == 0.0
 
 
-@needs_davis
-def test_copy_baseline_scores_frames_except_first_and_last() -> None:
-    sequence = list_sequences(DAVIS)[0]
+def test_copy_baseline_scores_frames_except_first_and_last(davis: Path) -> None:
+    sequence = list_sequences(davis)[0]
     result = run_sequence(sequence, copy_first, frames_limit=4)
     assert result.frames == [1, 2, 3]
     first = sequence.ground_truth(0)
     assert result.j == pytest.approx([j_measure(sequence.ground_truth(k), first) for k in (1, 2, 3)])
 
 
-@needs_davis
-def test_eval_vos_cli_on_davis(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_vos_cli_on_davis(davis: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from engine.cli.main import main
 
     out = tmp_path / "vos.json"
-    code = main(["eval", "vos", str(DAVIS), "--limit", "1", "--frames-limit", "4", "--quality", "0.3", "--json", "--out", str(out)])
+    code = main(["eval", "vos", str(davis), "--limit", "1", "--frames-limit", "4", "--quality", "0.3", "--json", "--out", str(out)])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report == json.loads(out.read_text())
@@ -109,11 +113,10 @@ def test_eval_vos_cli_on_davis(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert report["JF"] >= report["baselines"]["copy"]["JF"]
 
 
-@needs_davis
-def test_eval_effort_cli_on_davis(capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_effort_cli_on_davis(davis: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from engine.cli.main import main
 
-    code = main(["eval", "effort", str(DAVIS), "--limit", "1", "--frames-limit", "4", "--quality", "0.3", "--json"])
+    code = main(["eval", "effort", str(davis), "--limit", "1", "--frames-limit", "4", "--quality", "0.3", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     with_prop, clicks_only = report["propagation"], report["no_propagation"]

@@ -1,4 +1,5 @@
-"""`framewise eval iseg` on real images: the JSON contract and classic vs the GrabCut baseline."""
+"""`framewise eval iseg`: the JSON contract (on a click set made from the sample media, and
+on the real iseg-dev set) and, on the real set, classic vs the GrabCut baseline."""
 
 import json
 from pathlib import Path
@@ -6,17 +7,19 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "iseg-dev"
-
-pytestmark = pytest.mark.skipif(
-    not DATA.is_dir(), reason=f"evaluation data {DATA} absent (../shared/data is not in a fresh clone)"
-)
+from tests.shared_data import sample_iseg, shared_data
 
 
-def test_eval_iseg_reports_noc_for_classic_and_grabcut_in_one_run(tmp_path, capsys):
+@pytest.fixture(params=["sample", "iseg-dev"])
+def click_set(request, tmp_path_factory) -> Path:
+    if request.param == "sample":
+        return sample_iseg(tmp_path_factory.mktemp("iseg"))
+    return shared_data(request.param)
+
+
+def test_eval_iseg_reports_noc_for_classic_and_grabcut_in_one_run(click_set, tmp_path, capsys):
     out = tmp_path / "iseg.json"
-    code = main(["eval", "iseg", str(DATA), "--limit", "2", "--max-clicks", "5", "--json", "--out", str(out)])
+    code = main(["eval", "iseg", str(click_set), "--limit", "2", "--max-clicks", "5", "--json", "--out", str(out)])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads(out.read_text())
@@ -26,12 +29,14 @@ def test_eval_iseg_reports_noc_for_classic_and_grabcut_in_one_run(tmp_path, caps
         assert result["images"] == 2 and result["baseline_grabcut"]["images"] == 2
         for row in (result, result["baseline_grabcut"]):
             assert 1 <= row["noc85"] <= row["noc90"] <= 5
-    classic, grabcut = printed, printed["baseline_grabcut"]
-    # Per click, the classic backend answers far faster than GrabCut and is no worse.
-    assert classic["sec_per_click"] * 10 < grabcut["sec_per_click"]
-    assert classic["noc90"] <= grabcut["noc90"]
     best = [max(image["ious"]) for image in saved["per_image"]]
     assert min(best) > 0.5
+    if click_set.name == "iseg-dev":
+        classic, grabcut = printed, printed["baseline_grabcut"]
+        # On real frames, per click, the classic backend answers far faster than GrabCut
+        # and is no worse (the sample's flat-coloured shapes are easy for GrabCut).
+        assert classic["sec_per_click"] * 10 < grabcut["sec_per_click"]
+        assert classic["noc90"] <= grabcut["noc90"]
 
 
 def _davis_layout(root: Path, frames: int) -> None:

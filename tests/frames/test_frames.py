@@ -17,8 +17,8 @@ from engine.frames.cache import ByteLRU
 from engine.media import FrameSource
 from engine.media.open import open_media
 from engine.types import Embedding
+from tests.shared_data import shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 FH, FW = 24, 32  # fake frames: 24×32×3 = 2304 bytes
 
 
@@ -323,10 +323,7 @@ def rss_mib() -> float:
 
 @pytest.fixture(scope="module")
 def long_video(tmp_path_factory) -> Path:
-    path = SHARED_DATA / "videos" / "01_dog.mp4"
-    if not path.is_file():
-        pytest.skip(f"real 720p video {path} absent (../shared/data is not in a fresh clone)")
-    return path
+    return shared_data("videos/01_dog.mp4")  # a real 720p video
 
 
 @pytest.mark.parametrize("backend", ["decord", "pyav"])

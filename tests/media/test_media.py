@@ -18,7 +18,7 @@ from engine.errors import FrameIndexError, MediaError
 from engine.media import DEFAULT_IMAGE_FPS
 from engine.media.fingerprint import media_fingerprint
 from engine.media.open import open_media
-from engine.media.images import natural_sort_key
+from engine.media.images import natural_sort_key, read_id_mask
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_media"
@@ -303,10 +303,10 @@ def test_sample_image_folder_and_still_match_generator():
     with open_media(SAMPLES / manifest["still"]["path"]) as src:
         assert src.size == samples.STILL_SIZE
         assert np.abs(src.frame(0).astype(np.int16) - still).mean() < 3
-    np.testing.assert_array_equal(samples.read_mask(SAMPLES / manifest["still"]["mask"]), still_ids)
+    np.testing.assert_array_equal(read_id_mask(SAMPLES / manifest["still"]["mask"]), still_ids)
     for k in (0, 31, 47):
-        np.testing.assert_array_equal(samples.read_mask(SAMPLES / f"masks/video/{k:05d}.png"), samples.render_frame(k)[1])
-    first_masks = samples.read_mask(SAMPLES / "masks/video/00000.png")
+        np.testing.assert_array_equal(read_id_mask(SAMPLES / f"masks/video/{k:05d}.png"), samples.render_frame(k)[1])
+    first_masks = read_id_mask(SAMPLES / "masks/video/00000.png")
     for obj in manifest["objects"]:
         x, y = obj["video"]["click"]
         assert first_masks[y, x] == obj["id"]

@@ -20,6 +20,7 @@ from engine.editing.events import Event
 from engine.formats.coco import to_coco
 from engine.formats.cvat_video import to_cvat_video
 from engine.formats.dataset import Dataset
+from engine.formats.project_io import dataset_from_project
 from engine.geometry import mask_to_polygon
 from engine.media.fingerprint import media_info
 from engine.media.open import open_media
@@ -88,7 +89,7 @@ def template(tmp_path_factory):
         with project.group("seed"):
             project.put(Label(1, 0, "box", Box(10.0, 20.0, 110.0, 90.0), media=info.name))
             project.put(Label(2, 0, "object", disc, media=info.name))
-        dataset = Dataset.from_project(project)
+        dataset = dataset_from_project(project)
     coco = base / "annotations.json"
     coco.write_text(json.dumps(to_coco(dataset)))
     assert main(["session", "export", str(base / "project"), "--out", str(base / "S.json")]) == 0

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 
 from engine.geometry import mask_iou
+from engine.segment.base import mask_logits
 from engine.segment.classic import accept as classic_accept
-from engine.segment.classic.segmenter import ClassicSegmenter, _logits
 from engine.segment.classic.cut import CutParams, _boundary_depth, make_seeds
 from engine.segment.classic.graph import RegionGraph
+from engine.segment.classic.segmenter import ClassicSegmenter
 from engine.types import Prompt
 from tests.segment.test_classic_segmenter import XX, YY, textured_scene
+from tests.shared_data import shared_data
+
 
 @pytest.fixture(scope="module")
 def setup():
@@ -69,7 +72,7 @@ def test_a_positive_correction_fills_the_missed_part_and_stays_on_the_object(set
     _, embedding, _, disc = setup
     segmenter = ClassicSegmenter(CutParams(accept=accept))
     start = missing_wedge(disc)
-    logits = _logits(start)[None]
+    logits = mask_logits(start)
     prompt = Prompt(np.array([[150, 120], [190, 120]], np.float32), np.array([1, 1]), mask_input=logits)
     mask = segmenter.predict(embedding, prompt).mask(0)
     assert mask_iou(mask, disc) > max(mask_iou(start, disc), 0.9)
@@ -82,7 +85,7 @@ def test_a_negative_click_on_a_leak_removes_it_but_keeps_the_object(setup):
     segmenter = ClassicSegmenter()
     leak = (XX - 245) ** 2 + (YY - 120) ** 2 < 35**2
     start = disc | leak
-    prompt = Prompt(np.array([[150, 120], [250, 120]], np.float32), np.array([1, 0]), mask_input=_logits(start)[None])
+    prompt = Prompt(np.array([[150, 120], [250, 120]], np.float32), np.array([1, 0]), mask_input=mask_logits(start))
     mask = segmenter.predict(embedding, prompt).mask(0)
     assert np.count_nonzero(mask & leak & ~disc) < 0.2 * np.count_nonzero(leak & ~disc)
     assert mask_iou(mask & disc, disc) > 0.9
@@ -125,10 +128,6 @@ def test_fit_positions_option_keeps_the_scored_frames_out():
             _positions(bad)
 
 
-DAVIS = __import__("pathlib").Path(__file__).resolve().parents[2].parent / "shared" / "data" / "davis16-train10"
-
-
-@pytest.mark.skipif(not DAVIS.is_dir(), reason=f"evaluation data {DAVIS} absent (../shared/data is not in a fresh clone)")
 def test_on_real_frames_the_model_reaches_090_with_fewer_clicks_than_the_zone_rule():
     """The first and middle frames of every davis16-train10 sequence (the scored ones,
     never used by the fit), driven by the standard clicker: the fitted model needs fewer
@@ -138,7 +137,7 @@ def test_on_real_frames_the_model_reaches_090_with_fewer_clicks_than_the_zone_ru
     from engine.evaluation.clicker import noc
     from engine.evaluation.iseg import list_items, load_item, run_image
 
-    items = list_items(DAVIS, (0.0, 0.5))
+    items = list_items(shared_data("davis16-train10"), (0.0, 0.5))
     assert len(items) == 20
     clicks = {}
     for accept in ("model", "zone"):

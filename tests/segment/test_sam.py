@@ -17,6 +17,7 @@ from segment_anything import SamPredictor
 from segment_anything.modeling.image_encoder import get_rel_pos
 
 from engine.errors import CheckpointError, PromptError
+from engine.geometry import mask_iou
 from engine.segment import make_segmenter
 from engine.segment.sam.segmenter import SamSegmenter
 from engine.segment.sam.build import KNOWN_CONFIGS, TINY_CONFIG, build_random_sam, build_sam_from_config, save_checkpoint
@@ -35,11 +36,6 @@ def make_frame(height: int, width: int) -> np.ndarray:
     frame[disc] = (230, 40, 40)
     frame[int(height * 0.7) : int(height * 0.8), int(width * 0.1) : int(width * 0.9)] = (20, 20, 220)
     return frame.astype(np.uint8)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +322,7 @@ def test_fast_render_matches_sam_predictor(segmenter, tiny_model, size):
             multimask_output=len(proposal) > 1,
         )
         for k, index in enumerate(np.argsort(-scores)):
-            assert iou(proposal.mask(k), masks[index]) >= 0.99, (size, k)
+            assert mask_iou(proposal.mask(k), masks[index]) >= 0.99, (size, k)
 
 
 @pytest.mark.parametrize("grid", [64, 28])

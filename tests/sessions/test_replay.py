@@ -12,7 +12,8 @@ from engine.media.fingerprint import media_info
 from engine.media.open import open_media
 from engine.ontology import Ontology
 from engine.sessions.replay import nearest_frame, replay_session
-from engine.demo.samples import first_click, load_manifest, mask_box, read_mask
+from engine.demo.samples import first_click, load_manifest, mask_box
+from engine.media.images import read_id_mask
 from engine.segment.classic.segmenter import ClassicSegmenter
 from engine.sessions.record import SegmenterInfo, load_session, session_from_log, write_session
 from engine.types import Box, Embedding, Polygon, Proposal
@@ -42,7 +43,7 @@ class SpySegmenter:
 
 def object_pixels(frame_index: int, object_id: int) -> tuple[tuple[int, int], list[int]]:
     """Ground truth: (the object's deepest pixel, its box) on a video frame."""
-    mask = read_mask(SAMPLES / "masks" / "video" / f"{frame_index:05d}.png") == object_id
+    mask = read_id_mask(SAMPLES / "masks" / "video" / f"{frame_index:05d}.png") == object_id
     return first_click(mask), mask_box(mask)
 
 
@@ -218,7 +219,7 @@ def test_replay_by_time_maps_frames_by_timestamp(video_session, small_video):
         return cv2.resize(mask.astype(np.uint8), (320, 180), interpolation=cv2.INTER_AREA) > 0
 
     for original, replayed in zip(recorded[:2], report.labels):
-        truth = read_mask(SAMPLES / "masks" / "video" / f"{original.frame_index:05d}.png") == original.object_id
+        truth = read_id_mask(SAMPLES / "masks" / "video" / f"{original.frame_index:05d}.png") == original.object_id
         replayed_mask = shape_to_mask(replayed.shape, 180, 320)
         assert mask_iou(replayed_mask, halved(shape_to_mask(original.shape, 360, 640))) > 0.85
         # The same prompts found the same object (the exact quality at half size is the

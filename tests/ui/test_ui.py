@@ -10,62 +10,27 @@ import pytest
 
 from engine.editing.editor import Editor
 from engine.geometry import mask_iou, shape_to_mask
-from engine.ontology import Ontology
-from engine.demo.samples import read_mask
+from engine.media.images import read_id_mask
 from engine.segment.classic.segmenter import ClassicSegmenter
-from engine.types import Box, LabelClass, Polygon
-from tests.ui.gui import VirtualScreen, click_canvas, drag_canvas, key, pump
-
-SAMPLES = Path(__file__).parents[2] / "sample_media"
-BALL_CLICK = (102, 180)
-LEAF_BOX = (150, 240, 236, 330)
-
-
-@pytest.fixture(scope="module")
-def screen():
-    xvfb = VirtualScreen()
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = xvfb.display
-    yield xvfb
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
-    xvfb.close()
-
-
-def ontology() -> Ontology:
-    return Ontology(
-        [
-            LabelClass("ball", "polygon", "#ff7f0e", "1"),
-            LabelClass("leaf", "bounding_box", "#2ca02c", "2"),
-            LabelClass("marker", "point", "#9467bd", "3"),
-        ]
-    )
-
-
-@pytest.fixture
-def app(screen):
-    import tkinter as tk
-
-    from ui.app import App
-
-    root = tk.Tk()
-    editor = Editor(ClassicSegmenter(), ontology())
-    editor.open(SAMPLES / "video.mp4")
-    application = App(root, editor, backend="classic")
-    application.wait_idle()
-    pump(root, 0.05)
-    yield application
-    application.close()
-    root.destroy()
-    import gc
-
-    gc.collect()  # Tk variables and images are finalised here, on the Tk thread
+from engine.types import Box, Polygon
+from tests.ui.gui import (
+    BALL_CLICK,
+    LEAF_BOX,
+    SAMPLES,
+    click_canvas,
+    close_project_app,
+    drag_canvas,
+    key,
+    ontology,
+    open_project_app,
+    pump,
+    stored_labels,
+    xdotool,
+)
 
 
 def gt(object_id: int, frame_index: int = 0) -> np.ndarray:
-    return read_mask(SAMPLES / "masks" / "video" / f"{frame_index:05d}.png") == object_id
+    return read_id_mask(SAMPLES / "masks" / "video" / f"{frame_index:05d}.png") == object_id
 
 
 def headless_mask(points, positives, quality: float = 0.6) -> np.ndarray:
@@ -103,6 +68,8 @@ def test_shift_a_toggles_sam_mode_and_shows_the_popup(app):
 def test_left_click_selects_the_object_in_blue(app):
     key(app, "<Shift-A>")
     before = shown_pixel(app, *BALL_CLICK)
+    far = [(20, 20), (620, 30), (600, 340)]  # pixels away from the ball
+    far_before = [shown_pixel(app, x, y) for x, y in far]
     click_canvas(app, *BALL_CLICK)
     mask = app.state.selection
     assert mask is not None and mask[BALL_CLICK[1], BALL_CLICK[0]]
@@ -111,8 +78,9 @@ def test_left_click_selects_the_object_in_blue(app):
     after = shown_pixel(app, *BALL_CLICK)
     # Blue tint: the blue channel rises, red falls, where the mask is.
     assert after[2] > before[2] + 20 and after[0] < before[0]
-    outside = np.argwhere(~mask)[0]
-    assert np.allclose(shown_pixel(app, outside[1], outside[0]), shown_pixel(app, outside[1], outside[0]))
+    for (x, y), was in zip(far, far_before):  # outside the selection the frame shows untinted
+        assert not mask[y, x]
+        assert np.array_equal(shown_pixel(app, x, y), was)
     assert len(app.view.find_withtag("point")) == 1
 
 
@@ -145,6 +113,22 @@ def test_drag_box_then_enter_applies_a_box_for_a_box_class(app):
     assert mask_iou(shape_to_mask(label.shape, 360, 640), shape_to_mask(Box(*map(float, _gt_box(3))), 360, 640)) > 0.6
     assert app.view.find_withtag(f"object-{label.object_id}")
     assert app.state.selection is None
+
+
+def test_a_dragged_box_is_recorded_and_drawn_at_the_pixel_edges_it_was_dragged_to(app):
+    key(app, "<Shift-A>")
+    key(app, "<Key-2>")
+    view = app.view.viewport
+    press, release = (140, 110), (260, 205)  # canvas points
+    app.view.event_generate("<ButtonPress-1>", x=press[0], y=press[1])
+    app.view.event_generate("<Motion>", x=release[0], y=release[1], state=0x100)
+    app.view.event_generate("<ButtonRelease-1>", x=release[0], y=release[1])
+    app.wait_idle()
+    x0, y0 = view.canvas_to_edge(*press)
+    x1, y1 = view.canvas_to_edge(*release)
+    assert app.state.box == pytest.approx((x0, y0, x1, y1))  # edges, not pixel centres
+    drawn = app.view.coords(app.view.find_withtag("prompt-box")[0])
+    assert drawn == pytest.approx([*press, *release], abs=1e-3)  # where the rubber band was
 
 
 def _gt_box(object_id: int) -> tuple[int, int, int, int]:
@@ -228,21 +212,6 @@ def test_wheel_zoom_keeps_the_point_under_the_pointer_and_clicks_still_map(app):
     assert abs(px - BALL_CLICK[0]) < 1 and abs(py - BALL_CLICK[1]) < 1
 
 
-def xdotool(app, *args: str) -> None:
-    """Run xdotool against the Xvfb screen while the Tk loop keeps running."""
-    import shutil
-    import subprocess
-
-    if shutil.which("xdotool") is None:
-        pytest.skip("xdotool is not installed (`make test` installs it with apt-get)")
-    process = subprocess.Popen(["xdotool", *args])
-    while process.poll() is None:
-        app.root.update()
-    assert process.returncode == 0
-    pump(app.root, 0.2)
-    app.wait_idle()
-
-
 def test_real_x_input_with_xdotool(app):
     """Keyboard and mouse through the X server, as a person's input arrives."""
     root = app.root
@@ -261,46 +230,6 @@ def test_real_x_input_with_xdotool(app):
     assert app.state.point_labels.tolist() == [1, 0]
     xdotool(app, "key", "Return")
     assert len(app.state.labels) == 1 and app.state.selection is None
-
-
-def open_project_app(folder, ontology_file=None, media=SAMPLES / "video.mp4"):
-    import tkinter as tk
-
-    from ui.app import App
-    from ui.cli import open_editor
-
-    editor, project = open_editor(media, folder, ontology_file=ontology_file)
-    root = tk.Tk()
-    application = App(root, editor, backend="classic")
-    application.wait_idle()
-    return application, project
-
-
-def close_project_app(application, project) -> None:
-    import gc
-
-    root = application.root
-    application.close()
-    root.destroy()
-    project.close()
-    gc.collect()  # Tk variables and images are finalised here, on the Tk thread
-
-
-@pytest.fixture
-def ontology_file(tmp_path):
-    import json
-
-    path = tmp_path / "ontology.json"
-    path.write_text(json.dumps(ontology().to_json()))
-    return path
-
-
-def stored_labels(folder) -> list[tuple]:
-    """(frame, object, source) rows read straight from project.sqlite by a second connection."""
-    import sqlite3
-
-    with sqlite3.connect(folder / "project.sqlite") as db:
-        return db.execute("SELECT frame_index, object_id, source FROM labels ORDER BY frame_index, object_id").fetchall()
 
 
 def test_labels_are_saved_on_every_change_and_reopen_as_they_were(screen, tmp_path, ontology_file):
@@ -380,18 +309,6 @@ def test_export_menu_writes_coco(screen, tmp_path, ontology_file):
         close_project_app(app, project)
 
 
-@pytest.fixture
-def short_clip(tmp_path):
-    """The first 6 frames of the sample image folder."""
-    import shutil
-
-    folder = tmp_path / "clip"
-    folder.mkdir()
-    for k in range(6):
-        shutil.copy(SAMPLES / "frames" / f"frame_{k}.jpg", folder / f"frame_{k}.jpg")
-    return folder
-
-
 def test_permanent_drawing_propagates_with_progress_and_marks(screen, tmp_path, short_clip, ontology_file):
     app, project = open_project_app(tmp_path / "project", ontology_file, short_clip)
     root, editor = app.root, app.editor
@@ -467,6 +384,7 @@ def test_n_jumps_to_frames_flagged_for_review(app):
     for frame_index in (7, 20):  # what a propagation that lost the object writes
         flag = replace(label, frame_index=frame_index, source="propagated", confirmed=False, review=True, score=0.0)
         app.worker.call_sync(lambda f=flag: app.editor.store.put(f))
+    app.refresh_marks()  # written behind the Editor's back: no event says which frames changed
     key(app, "<Right>")
     assert app.state.marks[7] == app.state.marks[20] == 3
     assert len(app.timeline.find_withtag("mark-3")) == 2

@@ -58,7 +58,10 @@ ACCEPT_FEATURES = (
     "flip_depth_sq",
     "lab_target",
 )
-ACCEPT_WEIGHTS = np.array([2.6998, 0.5382, 0.9350, -0.4758, 0.0366, -1.2601, 0.0915, 0.0145, 0.0890, -0.3638, -0.3464, -0.1225, -0.3993, 0.3225, -0.2539, -0.1591, -0.1424])
+ACCEPT_WEIGHTS = np.array([
+    2.6998, 0.5382, 0.9350, -0.4758, 0.0366, -1.2601, 0.0915, 0.0145, 0.0890,
+    -0.3638, -0.3464, -0.1225, -0.3993, 0.3225, -0.2539, -0.1591, -0.1424,
+])
 
 
 def candidates(graph: RegionGraph, before: np.ndarray, newest: tuple[int, int, float, float], scale: float) -> np.ndarray:
@@ -94,6 +97,7 @@ def accept_features(
     each region's centroid to the previous boundary (working pixels); scale: the click's
     own distance to it (floored).
     """
+    assert seeds.newest is not None, "acceptance features are of a correction click"
     region, label, x, y = seeds.newest
     sign = 1.0 if label == 1 else -1.0
     flips = (after[cand] == bool(label)).astype(np.float64)

@@ -30,7 +30,11 @@ INF = 1e9
 # Foreground log-odds per pixel = features · UNARY_WEIGHTS (same order as FEATURE_NAMES),
 # fitted by `classic_fit` on click states of held-out davis16-train10 frames (the frames at
 # 1/4 and 3/4 of each sequence; the harness scores the first and middle ones, and iseg-dev).
-UNARY_WEIGHTS = np.array([-6.5384, 0.5293, -0.0253, -0.0106, -0.5546, -0.5400, 0.2016, 0.3874, 0.9039, 0.1858, 0.7022, -0.0585, 0.1900, 0.2484, 0.1156, 0.6626, 0.4189, 0.3975, -0.0214, -0.2846, -0.2215, 0.1127, 0.4297, 0.2001, -1.2153, -0.3048, 0.5598, 0.2786, 0.2806, 0.3814])
+UNARY_WEIGHTS = np.array([
+    -6.5384, 0.5293, -0.0253, -0.0106, -0.5546, -0.5400, 0.2016, 0.3874, 0.9039, 0.1858,
+    0.7022, -0.0585, 0.1900, 0.2484, 0.1156, 0.6626, 0.4189, 0.3975, -0.0214, -0.2846,
+    -0.2215, 0.1127, 0.4297, 0.2001, -1.2153, -0.3048, 0.5598, 0.2786, 0.2806, 0.3814,
+])
 
 
 @dataclass(frozen=True)

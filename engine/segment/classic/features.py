@@ -12,6 +12,7 @@ graph cut's data term.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 
@@ -143,6 +144,14 @@ class GeodesicMetrics:
 
         rows, cols, n = self._pattern
         return csr_matrix((np.concatenate([costs, costs]).astype(np.float64), (rows, cols)), shape=(n, n))
+
+    @overload
+    @staticmethod
+    def distance(csr, seeds: np.ndarray, parents: Literal[False] = False) -> tuple[np.ndarray, None]: ...
+
+    @overload
+    @staticmethod
+    def distance(csr, seeds: np.ndarray, parents: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
 
     @staticmethod
     def distance(csr, seeds: np.ndarray, parents: bool = False) -> tuple[np.ndarray, np.ndarray | None]:

@@ -76,7 +76,7 @@ class RegionGraph:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "RegionGraph":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> RegionGraph:
         return cls(**{name: np.asarray(arrays[name]) for name in cls.__dataclass_fields__})
 
 

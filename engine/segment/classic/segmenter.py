@@ -20,9 +20,13 @@ because the detail a superpixel can resolve is measured in pixels: quality 0.6 k
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from engine.errors import PromptError
+from engine.segment.base import logit_grid, mask_logits
 from engine.segment.classic.cut import CutParams, make_seeds, solve
 from engine.segment.classic.features import GeodesicMetrics
 from engine.segment.classic.graph import RegionGraph, build_region_graph
@@ -37,14 +41,12 @@ WORKING_LONG_SIDE = 1440
 # propagation 1.2 J&F on davis16-train10 (62.5 against 63.7). The local colour models
 # (`classic_refine._local_colour`) were fitted for clicks and are not measured on
 # propagation yet: seeds keep the object-wide histograms alone.
-SEED_REFINE = {
+SEED_REFINE: dict[str, Any] = {
     "click_region": False, "click_radius": 2, "band": 5, "smoothness": 4.0, "local_weight": 0.0, "colour_weight": 1.0,
 }
 # The superpixel cut's smoothness for seeds: 3.0, the value propagation was measured with
 # (clicks moved to 3.5 later; `eval vos` has not been re-run with it).
-SEED_CUT = {"smoothness": 3.0}
-LOGIT_SIDE = 256
-LOGIT_RANGE = 10.0
+SEED_CUT: dict[str, Any] = {"smoothness": 3.0}
 
 
 def working_size(height: int, width: int, quality: float) -> tuple[int, int]:
@@ -66,10 +68,10 @@ class ClassicSegmenter:
         self.params = params or CutParams()
         self.refine = refine if refine is not None else RefineParams()
         # Called with each correction click's acceptance rows (`classic_fit --accept`).
-        self.collect = None
+        self.collect: Callable[[np.ndarray, np.ndarray, int], None] | None = None
         self._last: tuple[dict, RegionGraph, GeodesicMetrics, tuple[np.ndarray, np.ndarray]] | None = None
 
-    def for_seeds(self) -> "ClassicSegmenter":
+    def for_seeds(self) -> ClassicSegmenter:
         """This segmenter for automatic seed points (propagation), which may sit on the
         wrong side of the object: the refinement settings of `SEED_REFINE` (a small square
         held around each point, not its whole superpixel) and the cut settings of
@@ -143,7 +145,7 @@ class ClassicSegmenter:
             foreground = np.zeros(graph.count, bool)
             confidence = np.full(graph.count, -1.0, np.float32)
         else:
-            previous = _previous(prompt.mask_input, graph.labels, graph.count)
+            previous = superpixel_fractions(prompt.mask_input, graph.labels, graph.count)
             result = solve(graph, metrics, seeds, self.params, previous, collect=self.collect)
             foreground, confidence = result.foreground, result.logodds
         work_mask = foreground[graph.labels]
@@ -158,11 +160,12 @@ class ClassicSegmenter:
             clip[y0:y1, x0:x1] = True
             work_mask &= clip
         score = _score(foreground, confidence)
-        logits = _logits(work_mask)
+        logits = mask_logits(work_mask, clip=False)
+
         def render(k: int) -> np.ndarray:
             return _upscale(work_mask, (height, width))
 
-        return Proposal(np.array([score], np.float32), logits[None], (height, width), render)
+        return Proposal(np.array([score], np.float32), logits, (height, width), render)
 
 
 def _score(foreground: np.ndarray, logodds: np.ndarray) -> float:
@@ -172,28 +175,11 @@ def _score(foreground: np.ndarray, logodds: np.ndarray) -> float:
     return float(np.clip(1.0 / (1.0 + np.exp(-np.mean(logodds[foreground]))), 0.0, 1.0))
 
 
-def _logit_grid(height: int, width: int) -> tuple[int, int]:
-    """(h, w) of the mask in SAM's 256×256 logit convention: long side 256, top-left."""
-    scale = LOGIT_SIDE / max(height, width)
-    return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-
-
-def _logits(work_mask: np.ndarray) -> np.ndarray:
-    """256×256 float32 logits of ``work_mask`` (h×w bool), laid out like SAM's."""
-    import cv2
-
-    grid_h, grid_w = _logit_grid(*work_mask.shape)
-    fraction = cv2.resize(work_mask.astype(np.float32), (grid_w, grid_h), interpolation=cv2.INTER_AREA)
-    logits = np.full((LOGIT_SIDE, LOGIT_SIDE), -LOGIT_RANGE, np.float32)
-    logits[:grid_h, :grid_w] = (fraction - 0.5) * (2 * LOGIT_RANGE)
-    return logits
-
-
-def _previous(mask_input: np.ndarray | None, labels: np.ndarray, count: int) -> np.ndarray | None:
+def superpixel_fractions(mask_input: np.ndarray | None, labels: np.ndarray, count: int) -> np.ndarray | None:
     """n float in [0, 1]: each superpixel's foreground fraction in ``mask_input``.
 
     mask_input: 1×S×S (or S×S) logits in SAM's layout (long side across, top-left), as
-        `_logits` writes them; any S works. None gives None.
+        `engine.segment.base.mask_logits` writes them; any S works. None gives None.
     """
     import cv2
 
@@ -205,9 +191,7 @@ def _previous(mask_input: np.ndarray | None, labels: np.ndarray, count: int) -> 
     if grid.ndim != 2 or grid.shape[0] != grid.shape[1] or grid.shape[0] < 4 or not np.isfinite(grid).all():
         raise PromptError(f"mask_input must be 1×S×S finite logits, got shape {grid.shape}")
     height, width = labels.shape
-    side = grid.shape[0]
-    scale = side / max(height, width)
-    grid_h, grid_w = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+    grid_h, grid_w = logit_grid(height, width, grid.shape[0])
     # Back to the working resolution: a per-pixel foreground indicator, averaged per region.
     up = cv2.resize(grid[:grid_h, :grid_w], (width, height), interpolation=cv2.INTER_LINEAR) > 0
     fraction = np.bincount(labels.ravel(), up.ravel().astype(np.float32), count)

@@ -123,8 +123,8 @@ def enforce_connectivity(labels: np.ndarray, min_size: int) -> np.ndarray:
     src = np.concatenate([index[:, :-1][same_h], index[:-1, :][same_v]])
     dst = np.concatenate([index[:, 1:][same_h], index[1:, :][same_v]])
     graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(height * width,) * 2)
-    count, comp = connected_components(graph, directed=False)
-    comp = comp.astype(np.int32).reshape(height, width)
+    count, pieces = connected_components(graph, directed=False)
+    comp: np.ndarray = pieces.astype(np.int32).reshape(height, width)
     sizes = np.bincount(comp.ravel(), minlength=count)
     small = sizes < min_size
     # Merge small pieces into any adjacent large piece; repeat for pieces that only touch

@@ -83,7 +83,9 @@ def image_to_token_weights_projected(q: torch.Tensor, k: torch.Tensor) -> torch.
     return torch.softmax(scores, dim=1)
 
 
-def image_to_token_update(attention: Attention, weights: torch.Tensor, values: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+def image_to_token_update(
+    attention: Attention, weights: torch.Tensor, values: torch.Tensor, residual: torch.Tensor
+) -> torch.Tensor:
     """``residual + out_proj(attention output)`` less the output bias (carried by the
     residual): N×C. weights: h×T×N; values: T×C token inputs of ``v_proj``."""
     count, tokens = weights.shape[:2]

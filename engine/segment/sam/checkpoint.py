@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from segment_anything.modeling import Sam
@@ -35,7 +35,7 @@ def _fail(path: str, problem: str) -> CheckpointError:
     return CheckpointError(f"SAM checkpoint {path}: {problem}")
 
 
-def _first_line(error: BaseException, limit: int = 160) -> str:
+def first_line(error: BaseException, limit: int = 160) -> str:
     """The first sentence of the error's first line: torch appends paragraphs of advice."""
     text = str(error).strip().splitlines()
     line = (text[0] if text else type(error).__name__).split(". ")[0]
@@ -51,7 +51,7 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as error:
-        raise _fail(path, f"cannot be read ({_first_line(error)})") from error
+        raise _fail(path, f"cannot be read ({first_line(error)})") from error
     except Exception as error:  # torch raises many types here: pickle, zip, EOF, Key, Runtime
         raise _fail(path, _load_problem(path, error)) from error
     return _unwrap(path, loaded)
@@ -69,7 +69,7 @@ def _load_problem(path: str, error: Exception) -> str:
     if os.path.getsize(path) == 0:
         return "is empty"
     detail = re.search(r"WeightsUnpickler error: (.*?)(?: Check the documentation|$)", message)
-    reason = detail.group(1) if detail else f"{type(error).__name__}: {_first_line(error)}"
+    reason = detail.group(1) if detail else f"{type(error).__name__}: {first_line(error)}"
     return f"is truncated or not a torch checkpoint ({reason[:160]})"
 
 
@@ -171,7 +171,7 @@ def load_sam(path: str | os.PathLike[str]) -> tuple[Sam, SamConfig, str]:
     except KeyError as error:
         raise _fail(path, f"is not a SAM state dict (no tensor {error.args[0]!r})") from error
     except (ValueError, IndexError, AttributeError) as error:
-        raise _fail(path, f"is not a usable SAM state dict ({_first_line(error)})") from error
+        raise _fail(path, f"is not a usable SAM state dict ({first_line(error)})") from error
     # Built on the meta device and filled with the checkpoint's tensors (assign=True):
     # no time spent on a random initialisation that would be overwritten (seconds for vit_h).
     with torch.device("meta"):

@@ -36,7 +36,14 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from segment_anything.modeling.transformer import Attention
 
-from engine.segment.sam.attend import attend, heads, image_to_token_update, image_to_token_weights, image_to_token_weights_projected, token_to_image
+from engine.segment.sam.attend import (
+    attend,
+    heads,
+    image_to_token_update,
+    image_to_token_weights,
+    image_to_token_weights_projected,
+    token_to_image,
+)
 
 
 @dataclass
@@ -133,7 +140,11 @@ class FastMaskDecoder:
         ]
         self._sides = [
             _image_side(
-                [(layer.cross_attn_token_to_image, "k"), (layer.cross_attn_token_to_image, "v"), (layer.cross_attn_image_to_token, "q")],
+                [
+                    (layer.cross_attn_token_to_image, "k"),
+                    (layer.cross_attn_token_to_image, "v"),
+                    (layer.cross_attn_image_to_token, "q"),
+                ],
                 zero if i == 0 else out_bias[i],
             )
             for i, layer in enumerate(layers)

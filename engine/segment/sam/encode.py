@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from segment_anything.modeling import Sam
 from segment_anything.utils.transforms import ResizeLongestSide
 
+
 def encoder_grid(quality: float, full_grid: int = 64, window: int = 14) -> int:
     """Token grid side g for ``quality`` in [0.2, 1]: the multiple of ``window`` nearest
     quality·64, or the model's own grid.

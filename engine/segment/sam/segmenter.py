@@ -78,7 +78,7 @@ class SamSegmenter:
     @classmethod
     def from_checkpoint(
         cls, path: str | os.PathLike[str], device: str | torch.device | None = None
-    ) -> "SamSegmenter":
+    ) -> SamSegmenter:
         """Load a SAM checkpoint (a state dict ``.pth``); raises `CheckpointError`."""
         model, _, model_name = load_sam(path)
         return cls(model, model_name, device)
