@@ -175,3 +175,22 @@ def stored_labels(folder: Path) -> list[tuple]:
 
     with sqlite3.connect(folder / "project.sqlite") as db:
         return db.execute("SELECT frame_index, object_id, source FROM labels ORDER BY frame_index, object_id").fetchall()
+
+
+def apply_ball(app) -> None:
+    """SAM mode on, one include click on the sample ball, Enter: the first object is applied."""
+    key(app, "<Shift-A>")
+    click_canvas(app, *BALL_CLICK)
+    key(app, "<Return>")
+
+
+def slow_down_propagation(app, seconds: float) -> None:
+    """Make each propagated frame's progress report wait ``seconds`` on the editor thread, so a
+    run is still going while the test acts on the window."""
+    real = app.editor.on_progress
+
+    def slow_progress(progress) -> None:
+        real(progress)
+        time.sleep(seconds)
+
+    app.editor.on_progress = slow_progress

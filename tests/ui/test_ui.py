@@ -17,6 +17,7 @@ from tests.ui.gui import (
     BALL_CLICK,
     LEAF_BOX,
     SAMPLES,
+    apply_ball,
     click_canvas,
     close_project_app,
     drag_canvas,
@@ -235,9 +236,7 @@ def test_real_x_input_with_xdotool(app):
 def test_labels_are_saved_on_every_change_and_reopen_as_they_were(screen, tmp_path, ontology_file):
     folder = tmp_path / "project"
     app, project = open_project_app(folder, ontology_file)
-    key(app, "<Shift-A>")
-    click_canvas(app, *BALL_CLICK)
-    key(app, "<Return>")
+    apply_ball(app)
     key(app, "<Right>")
     key(app, "<Key-2>")
     drag_canvas(app, *LEAF_BOX)
@@ -267,9 +266,7 @@ def test_undo_redo_and_delete_from_the_objects_list(screen, tmp_path, ontology_f
     folder = tmp_path / "project"
     app, project = open_project_app(folder, ontology_file)
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         click_canvas(app, 420, 128)
         key(app, "<Return>")
         assert [l.object_id for l, _ in app.state.labels] == [1, 2]
@@ -295,9 +292,7 @@ def test_export_menu_writes_coco(screen, tmp_path, ontology_file):
     folder = tmp_path / "project"
     app, project = open_project_app(folder, ontology_file)
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         app.export("coco", str(tmp_path / "coco"))
         app.wait_idle()
         files = list((tmp_path / "coco").rglob("*.json"))
@@ -316,9 +311,7 @@ def test_permanent_drawing_propagates_with_progress_and_marks(screen, tmp_path, 
         app.controls.permanent_button.invoke()  # the real checkbutton: toggles and calls back
         app.wait_idle()
         assert app.state.permanent and app.editor.permanent and app.controls.permanent.get()
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         pump(root, 0.3)
         labels = project.labels()
         assert sorted(l.frame_index for l in labels if l.object_id == 1) == list(range(6))
@@ -344,9 +337,7 @@ def test_stop_cancels_a_running_propagation(screen, tmp_path, short_clip, ontolo
     app, project = open_project_app(tmp_path / "project", ontology_file, short_clip)
     root, editor = app.root, app.editor
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         started = []
         real = editor.on_progress
 
@@ -377,9 +368,7 @@ def test_stop_cancels_a_running_propagation(screen, tmp_path, short_clip, ontolo
 def test_n_jumps_to_frames_flagged_for_review(app):
     from dataclasses import replace
 
-    key(app, "<Shift-A>")
-    click_canvas(app, *BALL_CLICK)
-    key(app, "<Return>")
+    apply_ball(app)
     (label, _), = app.state.labels
     for frame_index in (7, 20):  # what a propagation that lost the object writes
         flag = replace(label, frame_index=frame_index, source="propagated", confirmed=False, review=True, score=0.0)
@@ -513,9 +502,7 @@ def test_rename_and_change_class_of_an_object(screen, tmp_path, ontology_file):
     folder = tmp_path / "project"
     app, project = open_project_app(folder, ontology_file)
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         app.rename_object(1, "red ball")
         app.wait_idle()
         assert project.object(app.editor.media_name, 1).name == "red ball"

@@ -16,11 +16,13 @@ import pytest
 from tests.ui.gui import (
     BALL_CLICK,
     TkErrors,
+    apply_ball,
     click_canvas,
     close_project_app,
     key,
     open_project_app,
     pump,
+    slow_down_propagation,
     stored_labels,
     xdotool,
 )
@@ -79,9 +81,7 @@ def test_typing_a_path_with_p_in_the_export_dialog_neither_plays_nor_freezes(scr
     monkeypatch.chdir(exports)  # the directory dialog starts in this empty folder
     app, project = open_project_app(tmp_path / "project", ontology_file)
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         # A folder that does not exist yet: Tk's directory dialog takes it on a second Enter.
         drive_dialog(app, lambda: ask_export(app, "coco"), "Export coco",
                      [["type", "--delay", "60", "snap"], ["key", "--delay", "300", "Return", "Return"]])
@@ -99,16 +99,8 @@ def test_typing_a_path_with_p_in_the_export_dialog_neither_plays_nor_freezes(scr
 def test_a_propagation_that_ends_while_the_open_dialog_has_focus_is_shown(screen, tmp_path, short_clip, ontology_file):
     app, project = open_project_app(tmp_path / "project", ontology_file, short_clip)
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
-        real = app.editor.on_progress
-
-        def slow_progress(progress: Any) -> None:  # editor thread: still running when the dialog opens
-            real(progress)
-            time.sleep(0.4)
-
-        app.editor.on_progress = slow_progress
+        apply_ball(app)
+        slow_down_propagation(app, 0.4)
         app.propagate(1)
         drive_dialog(app, lambda: ask_open(app), "Open a video", [["key", "Escape"]],
                      ready=lambda: not app.worker.busy)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.ui.gui import BALL_CLICK, click_canvas, close_project_app, key, open_project_app
+from tests.ui.gui import apply_ball, close_project_app, key, open_project_app, slow_down_propagation
 
 
 def test_a_call_reads_one_frame_of_labels_not_the_whole_media(screen, tmp_path, ontology_file):
@@ -26,9 +26,7 @@ def test_a_call_reads_one_frame_of_labels_not_the_whole_media(screen, tmp_path, 
     try:
         read = app.marks.frames_read
         key(app, "<Right>")
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         assert app.marks.frames_read == read + 1  # the applied label's frame only
         key(app, "<Control-z>")
         key(app, "<Left>")
@@ -43,16 +41,8 @@ def test_a_call_reads_one_frame_of_labels_not_the_whole_media(screen, tmp_path, 
 def test_the_timeline_fills_in_frame_by_frame_while_a_propagation_runs(screen, tmp_path, short_clip, ontology_file):
     app, project = open_project_app(tmp_path / "project", ontology_file, short_clip)
     try:
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
-        real = app.editor.on_progress
-
-        def slow_progress(progress: Any) -> None:  # editor thread
-            real(progress)
-            time.sleep(0.3)
-
-        app.editor.on_progress = slow_progress
+        apply_ball(app)
+        slow_down_propagation(app, 0.3)
         app.propagate(1)
         seen_while_running = set()
         while app.worker.busy:
@@ -78,9 +68,7 @@ def test_undo_and_redo_menu_entries_follow_the_history(screen, tmp_path, ontolog
     try:
         assert (app.state.can_undo, app.state.can_redo) == (False, False)
         assert (menu_state(app, 0), menu_state(app, 1)) == ("disabled", "disabled")
-        key(app, "<Shift-A>")
-        click_canvas(app, *BALL_CLICK)
-        key(app, "<Return>")
+        apply_ball(app)
         assert (app.state.can_undo, app.state.can_redo) == (True, False)
         assert (menu_state(app, 0), menu_state(app, 1)) == ("normal", "disabled")
         app.menus.edit.invoke(0)  # Edit → Undo

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from counting_media import CountingSource
 
 from engine.editing.editor import Editor
 from engine.segment.classic.segmenter import ClassicSegmenter
-from counting_media import CountingSource
 from ui.viewport import Viewport
 
 
