@@ -15,7 +15,7 @@ from engine.types import Box, LabelClass, ShapeType, shape_to_json
 # against 0.05 s for the parser alone), which each command would pay for the others.
 
 
-def _emit(args: argparse.Namespace, result: dict, text: str) -> None:
+def emit(args: argparse.Namespace, result: dict, text: str) -> None:
     """Print JSON or text, and write the JSON to ``--out`` when asked."""
     from engine.fileio import atomic_write_json
 
@@ -49,7 +49,7 @@ def info(args: argparse.Namespace) -> int:
         f"{result['path']}: {result['kind']} ({result['decoder']}), {result['frames']} frames, "
         f"{width}×{height}, {result['fps']:.3f} fps, {result['duration_s']:.2f} s"
     )
-    _emit(args, result, text)
+    emit(args, result, text)
     return 0
 
 
@@ -137,7 +137,7 @@ def segment(args: argparse.Namespace) -> int:
     text = f"{summary}; area {result['area_px']} px, score {result['score']:.3f} ({result['backend']})"
     if args.overlay:
         text += f"; overlay written to {args.overlay}"
-    _emit(args, result, text)
+    emit(args, result, text)
     return 0
 
 
@@ -172,7 +172,7 @@ def evaluate(args: argparse.Namespace) -> int:
             f"NoC@90 {1 - result['noc90'] / base['noc90']:.0%}; "
             f"{base['sec_per_click'] / max(result['sec_per_click'], 1e-9):.0f}× faster per click"
         )
-    _emit(args, result, "\n".join(lines))
+    emit(args, result, "\n".join(lines))
     return 0
 
 
@@ -198,7 +198,7 @@ def bench(args: argparse.Namespace) -> int:
 
     result["machine"] = machine_info()
     texts.append("machine: " + ", ".join(f"{k}={v}" for k, v in result["machine"].items()))
-    _emit(args, result, "\n\n".join(texts))
+    emit(args, result, "\n\n".join(texts))
     return 0
 
 
@@ -230,5 +230,5 @@ def demo(args: argparse.Namespace) -> int:
         "  coco/   the COCO export",
     ]
     result = {"objects": [vars(r) for r in results], "video": asdict(video), "out": str(out)}
-    _emit(args, result, "\n".join(lines))
+    emit(args, result, "\n".join(lines))
     return 0

@@ -6,8 +6,8 @@ Registered under the existing ``eval`` command (see `register`).
 from __future__ import annotations
 
 import argparse
-import json
 
+from engine.cli.commands import emit
 from engine.types import PropagationMode  # light: `engine.cli.commands` imports engine.types anyway
 
 # Other engine modules are imported inside the handlers, not here: every command module is
@@ -72,14 +72,6 @@ def _segmenter_and_params(args: argparse.Namespace):
     return segmenter, params
 
 
-def _emit(args: argparse.Namespace, report: dict, text: str) -> None:
-    from engine.fileio import atomic_write_json
-
-    if args.out:
-        atomic_write_json(args.out, report)
-    print(json.dumps(report, indent=2) if args.json else text)
-
-
 def _fmt(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -107,7 +99,7 @@ def evaluate_vos(args: argparse.Namespace) -> int:
         lines.append(f"{'baseline ' + name:<18} {_fmt(base['J']):>6} {_fmt(base['F']):>6} {_fmt(base['JF']):>6} "
                      f"{_fmt(base['fps']):>7}")
     lines.append(f"flagged frames: {report['flagged_frames']}")
-    _emit(args, report, "\n".join(lines))
+    emit(args, report, "\n".join(lines))
     return 0
 
 
@@ -136,5 +128,5 @@ def evaluate_effort(args: argparse.Namespace) -> int:
             )
     if report.get("click_ratio") is not None:
         lines.append(f"propagation saves {report['click_ratio']:.2f}× clicks")
-    _emit(args, report, "\n".join(lines))
+    emit(args, report, "\n".join(lines))
     return 0
