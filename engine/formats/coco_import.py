@@ -28,6 +28,7 @@ from engine.formats.dataset import Dataset
 from engine.formats.inputs import MAX_IMPORT_BYTES, JsonFields, inside, media_name, read_capped, safe_relative
 from engine.formats.rle import RLEError, rle_to_mask
 from engine.geometry import mask_to_polygon
+from engine.limits import MAX_FRAMES
 from engine.media.images import natural_sort_key
 from engine.ontology import Ontology
 from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
@@ -46,9 +47,6 @@ def import_coco(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Datas
     return from_coco(data, source=str(path), root=path.parent)
 
 
-MAX_FRAMES = 10_000_000
-"""A video declaring more frames than this (4.6 days at 25 fps) is refused: found by fuzzing,
-a declared ``frames`` of 2**63 made the import loop over every frame index."""
 
 
 @dataclass

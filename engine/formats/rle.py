@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-MAX_RLE_PIXELS = 1 << 28
+from engine.limits import MAX_FRAME_PIXELS
+
+MAX_RLE_PIXELS = MAX_FRAME_PIXELS
 """Masks larger than this (16384×16384) are refused before anything is allocated."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import MediaError
+from engine.limits import MAX_FRAME_PIXELS
 from engine.media.source import DEFAULT_IMAGE_FPS, IMAGE_EXTENSIONS, FrameSource
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -133,7 +134,7 @@ def read_id_mask(path: Path | str) -> np.ndarray:
     return ids.astype(np.uint8) if ids.dtype == bool else ids
 
 
-MAX_IMAGE_PIXELS = 1 << 28
+MAX_IMAGE_PIXELS = MAX_FRAME_PIXELS
 """Images whose header declares more pixels than this (16384×16384) are refused before
 decoding: a few bytes of crafted header would otherwise make the decoder allocate gigabytes."""
 
