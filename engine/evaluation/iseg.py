@@ -30,7 +30,7 @@ import numpy as np
 from engine.errors import MediaError
 from engine.evaluation.clicker import Click, clicks_to_arrays, iou, next_click, noc
 from engine.evaluation.grabcut import GrabCutBaseline
-from engine.media.images import read_id_mask
+from engine.media.images import read_id_mask, read_image
 from engine.segment import make_segmenter
 from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Prompt
@@ -104,15 +104,11 @@ def list_items(data_dir: str | Path, positions: tuple[float, ...] = DAVIS_POSITI
 
 def load_item(item: IsegItem) -> tuple[np.ndarray, np.ndarray]:
     """(frame H×W×3 uint8 RGB, ground truth H×W uint8)."""
-    import cv2
-
-    bgr = cv2.imread(str(item.image_path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise MediaError(f"cannot read {item.image_path}")
+    rgb = read_image(item.image_path)  # the declared size is checked before decoding
     gt = read_id_mask(item.mask_path)
-    if gt.shape != bgr.shape[:2]:
-        raise MediaError(f"{item.mask_path}: mask {gt.shape} does not match image {bgr.shape[:2]}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), gt
+    if gt.shape != rgb.shape[:2]:
+        raise MediaError(f"{item.mask_path}: mask {gt.shape} does not match image {rgb.shape[:2]}")
+    return rgb, gt
 
 
 def run_image(

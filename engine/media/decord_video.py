@@ -162,6 +162,7 @@ class DecordVideoSource(FrameSource):
         super().__init__(
             probe.path, kind="video", backend="decord", num_frames=probe.num_frames,
             width=probe.width, height=probe.height, fps=probe.fps, timestamps=probe.timestamps,
+            warnings=probe.warnings,
         )
         self.probe = probe
         self.fallback_reason: str | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.errors import MediaError
-from engine.media.probe import VideoProbe, first_line, open_container
+from engine.media.probe import VideoProbe, first_line, frame_to_rgb, open_container
 from engine.media.source import FrameSource
 
 if TYPE_CHECKING:  # av is imported when a video is decoded
@@ -36,6 +36,7 @@ class PyAVVideoSource(FrameSource):
         super().__init__(
             probe.path, kind="video", backend="pyav", num_frames=probe.num_frames,
             width=probe.width, height=probe.height, fps=probe.fps, timestamps=probe.timestamps,
+            warnings=probe.warnings,
         )
         self.probe = probe
         self.fallback_reason = fallback_reason
@@ -64,7 +65,15 @@ class PyAVVideoSource(FrameSource):
         import av
 
         container, stream = self._ensure_open()  # opened by `_seek`
-        for packet in container.demux(stream):
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets, None)
+            except av.FFmpegError as exc:  # the demuxer gave up: no more frames from here
+                self._last_error = first_line(exc)
+                return
+            if packet is None:
+                return
             try:
                 frames = stream.codec_context.decode(packet)
             except av.FFmpegError as exc:
@@ -73,8 +82,16 @@ class PyAVVideoSource(FrameSource):
             yield from frames
 
     def _seek(self, key_position: int) -> None:
+        import av
+
         container, stream = self._ensure_open()
-        container.seek(int(self._pts[key_position]), stream=stream, backward=True)
+        try:
+            container.seek(int(self._pts[key_position]), stream=stream, backward=True)
+        except av.FFmpegError as exc:  # found by fuzzing: one flipped bit in an MP4 index
+            self._decoded, self._next_index = None, None
+            raise MediaError(
+                f"{self.path}: cannot seek to frame {key_position} (corrupt index? {first_line(exc)})"
+            ) from exc
         self._decoded = self._frames()
         self._next_index = None
 
@@ -129,11 +146,8 @@ class PyAVVideoSource(FrameSource):
         frame = self._decode_at(index)
         turns = self.probe.quarter_turns
         coded = self.size if turns % 2 == 0 else (self._height, self._width)
-        if (frame.width, frame.height) != coded:
-            # A mid-stream resolution change: keep every frame the size of frame 0.
-            rgb = frame.to_ndarray(format="rgb24", width=coded[0], height=coded[1])
-        else:
-            rgb = frame.to_ndarray(format="rgb24")
+        # A mid-stream resolution change: keep every frame the size of frame 0.
+        rgb = frame_to_rgb(frame, self.path, index, None if (frame.width, frame.height) == coded else coded)
         return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
     def validate_tail(self) -> None:

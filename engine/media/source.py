@@ -34,6 +34,8 @@ class FrameSource(ABC):
             ``fps_nominal`` True.
         timestamps: N float64, seconds of each frame from the start of the stream
             (images: ``i / fps``).
+        warnings: one-line notes naming the path on a media that opened but is not
+            quite what its container declares (a video cut near its end); empty when fine.
 
     Thread-safe: decoder state is guarded by a per-source lock, so one source can serve a
     UI thread and a worker thread; calls are serialised, not parallel.
@@ -51,8 +53,10 @@ class FrameSource(ABC):
         fps: float,
         timestamps: np.ndarray,
         fps_nominal: bool = False,
+        warnings: tuple[str, ...] = (),
     ) -> None:
         self.path = Path(path)
+        self.warnings = tuple(warnings)
         self.kind = kind
         self.backend = backend
         self.fps = float(fps)

@@ -24,9 +24,13 @@ def open_video(path: Path, *, backend: str | None = None) -> FrameSource:
     """A `FrameSource` for a video file; ``backend`` forces ``decord`` or ``pyav``.
 
     Raises `MediaError` naming the path for unreadable, empty, truncated or corrupt
-    files, and when ``backend="decord"`` is forced on a file decord cannot read.
+    files, and when ``backend="decord"`` is forced on a file decord cannot read. A file
+    that opens but looks cut near its end has a note on the source's ``warnings`` (logged
+    at INFO; `framewise info` prints them).
     """
     probe = probe_video(path)
+    for warning in probe.warnings:  # on `FrameSource.warnings`: `framewise info` prints them
+        log.info("%s", warning)
     reason = "PyAV was asked for"
     if backend != "pyav":
         try:

@@ -2,9 +2,10 @@
 
 The worker (`fuzz_support.MediaWorker`) opens each file and decodes its first, middle and
 last frames; a segfault in a C decoder or a hang is reported as a failure, not a lost test
-run. Inputs: the sample video, still image and PNG mask, byte-mutated and renamed; plus
-crafted files (empty, a PNG header declaring 100000×100000, wrong extensions, a FIFO,
-symlinks to devices).
+run. Inputs: the sample video, still image and PNG mask, byte-mutated and renamed; bit
+flips anywhere in small mp4/mkv/webm/avi files and header edits of HDR/PFM/PAM/PPM images
+(`fuzz_media`); plus crafted files (empty, a PNG header declaring 100000×100000, wrong
+extensions, a FIFO, symlinks to devices).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+import fuzz_media as fm
 import fuzz_support as fz
 
 LONG = os.environ.get("FRAMEWISE_FUZZ") == "long"
@@ -55,6 +57,11 @@ def work(tmp_path_factory) -> Path:
     (folder / "outside").mkdir()
     (folder / "outside" / "sentinel").write_text("must not change\n")
     return folder
+
+
+@pytest.fixture(scope="module")
+def media_seeds(tmp_path_factory) -> dict[str, Path]:
+    return fm.build_media_seeds(tmp_path_factory.mktemp("media_seeds"))
 
 
 def case_file(work: Path, name: str, data: bytes) -> Path:
@@ -100,6 +107,38 @@ def test_fuzz_media(worker, work, seed, plan, suffix):
     path = case_file(work, source.stem + (suffix or source.suffix), data)
     fz.check_media(worker, path, guard=work, what=f"{seed} as {path.name}, plan {plan!r}")
     assert (work / "outside" / "sentinel").read_text() == "must not change\n"
+
+
+def test_the_container_and_image_seeds_open(worker, work, media_seeds):
+    for name, seed in media_seeds.items():
+        path = case_file(work, seed.name if name in fm.CONTAINERS else f"small_{name}.png", seed.read_bytes())
+        assert fz.check_media(worker, path, guard=work, what=f"seed {name}") == "ok"
+
+
+@settings(max_examples=120 * SCALE, deadline=None, derandomize=not LONG, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(kind=st.sampled_from(sorted(fm.CONTAINERS)),
+       flips=st.lists(st.integers(0, 2**40), min_size=1, max_size=3))
+def test_fuzz_container_bit_flips(worker, work, media_seeds, kind, flips):
+    """Bits flipped anywhere in a real mp4/mkv/webm/avi (issue #17: an AttributeError
+    traceback for about 1 in 150 such files)."""
+    seed = media_seeds[kind]
+    path = case_file(work, seed.name, fm.flip_bits(seed.read_bytes(), flips))
+    fz.check_media(worker, path, guard=work, what=f"{kind} with bits {flips} flipped")
+
+
+@settings(max_examples=100 * SCALE, deadline=None, derandomize=not LONG, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(kind=st.sampled_from(fm.IMAGES),
+       plan=st.lists(st.tuples(st.sampled_from(fm.IMAGE_OPS), st.integers(0, 2**31), st.integers(0, 2**31)),
+                     min_size=1, max_size=3),
+       suffix=st.sampled_from(fm.IMAGE_SUFFIXES))
+def test_fuzz_images_pillow_cannot_read(worker, work, media_seeds, kind, plan, suffix):
+    """HDR/PFM/PAM/PPM with edited header numbers, named as any image (issue #17: a header
+    declaring 17000×17000 reached OpenCV's decoder)."""
+    seed = media_seeds[kind]
+    path = case_file(work, f"small{suffix or seed.suffix}", fm.mutate_image(seed.read_bytes(), plan))
+    fz.check_media(worker, path, guard=work, what=f"{kind} as {path.name}, plan {plan!r}")
 
 
 @pytest.mark.parametrize("name", ["empty.mp4", "empty.png", "empty.jpg", "empty.mkv", "empty.tif"])

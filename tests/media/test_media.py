@@ -11,14 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.media import decord_video as media_decord
-
 from engine.demo import samples
 from engine.errors import FrameIndexError, MediaError
 from engine.media import DEFAULT_IMAGE_FPS
+from engine.media import decord_video as media_decord
 from engine.media.fingerprint import media_fingerprint
-from engine.media.open import open_media
 from engine.media.images import natural_sort_key, read_id_mask
+from engine.media.open import open_media
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_media"
@@ -353,10 +352,12 @@ def _audio_only(tmp_path: Path) -> Path:
 BAD_MEDIA = {
     "missing": (lambda d: d / "nope.mp4", "no such file"),
     "unknown extension": (lambda d: (d / "clip.txt").write_text("x") and d / "clip.txt", "unknown media extension"),
-    "corrupt video": (lambda d: (d / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(5000)) and d / "junk.mp4", "not a readable video"),
+    "corrupt video": (lambda d: (d / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(5000)) and d / "junk.mp4",
+                      "not a readable video"),
     "empty video file": (lambda d: (d / "nil.mkv").write_bytes(b"") or d / "nil.mkv", "not a readable video"),
     "truncated mp4 (moov at end)": (lambda d: _truncate(write_video(d / "a.mp4", "libx264"), 0.6), "not a readable video"),
-    "truncated mp4 (faststart)": (lambda d: _truncate(write_video(d / "b.mp4", "libx264", fmt_options={"movflags": "faststart"}), 0.6), "truncated"),
+    "truncated mp4 (faststart)": (
+        lambda d: _truncate(write_video(d / "b.mp4", "libx264", fmt_options={"movflags": "faststart"}), 0.6), "truncated"),
     "truncated mkv": (lambda d: _truncate(write_video(d / "c.mkv", "ffv1", pix_fmt="yuv444p"), 0.6), "truncated"),
     # AVI keeps its index at the end: whether FFmpeg still opens the rest depends on the cut.
     "truncated avi": (lambda d: _truncate(write_video(d / "d.avi", "mpeg4"), 0.6), ("truncated", "not a readable video")),
