@@ -128,7 +128,7 @@ def export_command(args: argparse.Namespace) -> int:
     from engine.project import Project
     from engine.sessions.record import events_of_media, session_from_log, write_session
 
-    with Project.open(args.project, read_only_ok=True) as project:
+    with Project.open(args.project, read_only=True) as project:
         info = _pick_media(project, args.media)
         events = events_of_media(project.events(), project.events(info.name))
         if not events:

@@ -43,10 +43,15 @@ def check_class_change(object_id: int, current: LabelClass, new: LabelClass) -> 
 
 
 def check_keyframes(object_id: int, ends: Iterable[Label]) -> None:
-    """Interpolation runs between labels a person confirmed."""
+    """Interpolation runs between labels a person confirmed, of one shape type."""
+    ends = list(ends)
     for end in ends:
         if not end.confirmed:
             raise EditorStateError(
                 f"object {object_id} on frame {end.frame_index} is not confirmed ({end.source}): "
                 "interpolation runs between confirmed labels"
             )
+    kinds = {type(end.shape).__name__.lower(): end.frame_index for end in ends}
+    if len(kinds) > 1:  # (an apply under another class gave the object a box on one frame)
+        where = " and ".join(f"a {kind} on frame {frame}" for kind, frame in kinds.items())
+        raise EditorStateError(f"object {object_id} is {where}: interpolation needs one shape type at both ends")

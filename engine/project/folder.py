@@ -14,10 +14,9 @@ from pathlib import Path
 
 from engine.errors import ProjectError
 from engine.ontology import Ontology
+from engine.project.files import SIDE_SUFFIXES, check_database_files
 from engine.project.schema import PROJECT_FILE
 from engine.project.store import Project
-
-_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 @contextmanager
@@ -37,6 +36,7 @@ def open_or_create(folder: str | Path, ontology: Ontology | None = None) -> Iter
         return
     if folder.exists() and not folder.is_dir():
         raise ProjectError(f"{folder}: not a folder")
+    check_database_files(folder / PROJECT_FILE)  # before: a failed create removes its files
     made = missing_folders(folder)
     try:
         project = Project.create(folder, ontology)
@@ -64,7 +64,7 @@ def missing_folders(folder: Path) -> list[Path]:
 def remove_new_project(folder: Path, made: list[Path]) -> None:
     """Delete a just-created project's database files, then the folders in ``made`` (those
     created for it, outermost first) that are empty again. Never removes anything else."""
-    for suffix in ("", *_SIDE_FILES):
+    for suffix in ("", *SIDE_SUFFIXES):
         (folder / f"{PROJECT_FILE}{suffix}").unlink(missing_ok=True)
     for path in reversed(made):
         try:

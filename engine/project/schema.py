@@ -214,9 +214,7 @@ def harden(db: sqlite3.Connection) -> None:
 def refuse_foreign_schema(db: sqlite3.Connection, path: Path) -> None:
     """`ProjectError` for a database holding triggers or views: framewise never creates
     them, so they were put there by someone else, and a trigger would run on our writes."""
-    found = db.execute(
-        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY type, name"
-    ).fetchall()
+    found = db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY type, name").fetchall()
     if found:
         kind, name = found[0]
         raise ProjectError(
@@ -239,9 +237,7 @@ def database_error(path: Path, exc: sqlite3.Error, doing: str = "") -> ProjectEr
     if name.startswith("SQLITE_READONLY") or "readonly database" in lowered:
         return ProjectError(f"{prefix}the project is read-only ({text}); nothing was changed")
     if name.startswith("SQLITE_CORRUPT") or "malformed" in lowered:
-        return ProjectError(
-            f"{prefix}the project database is corrupt ({text}); restore {PROJECT_FILE} from a backup"
-        )
+        return ProjectError(f"{prefix}the project database is corrupt ({text}); restore {PROJECT_FILE} from a backup")
     if name.startswith("SQLITE_NOTADB") or "not a database" in lowered:
         return ProjectError(f"{prefix}not a framewise project ({text})")
     if name.startswith("SQLITE_FULL") or "disk is full" in lowered:
@@ -351,9 +347,24 @@ def schema_version(db: sqlite3.Connection, path: Path) -> int:
 
 def check_not_newer(version: int, path: Path) -> None:
     if version > SCHEMA_VERSION:
-        raise ProjectError(
-            f"{path}: project schema {version} is newer than this framewise ({SCHEMA_VERSION}); upgrade framewise"
-        )
+        raise ProjectError(f"{path}: project schema {version} is newer than this framewise ({SCHEMA_VERSION}); upgrade framewise")
+
+
+def migrated_copy(db: sqlite3.Connection, path: Path) -> sqlite3.Connection:
+    """A private in-memory copy of the project ``db`` brought to `SCHEMA_VERSION`, for a
+    command that only reads an older project: its file stays byte for byte as it was.
+    ``db`` is closed when the copy is returned (the copy costs memory of the file's size)."""
+    copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        db.backup(copy)
+        harden(copy)
+        configure(copy, read_only=True)
+        migrate(copy, path)
+    except BaseException:
+        copy.close()
+        raise
+    db.close()
+    return copy
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:

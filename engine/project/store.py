@@ -7,29 +7,24 @@ the call returns, so killing the process at any moment loses no applied label.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from engine.editing.events import Event
 from engine.editing.history import Change, ChangeSet, ObjectRecord, RecordingStore
 from engine.errors import OntologyError, ProjectError
+from engine.limits import MAX_ID
 from engine.ontology import Ontology, default_ontology
 from engine.project import rows, schema
+from engine.project.database import Database
+from engine.project.files import check_database_files
 from engine.types import Label, LabelClass, MediaInfo, shape_to_json
 
-_LABEL_COLUMNS = (
-    "l.frame_index, l.object_id, o.class_name, l.shape, l.source, l.score, l.confirmed, l.review, l.attributes"
-)
+_LABEL_COLUMNS = "l.frame_index, l.object_id, o.class_name, l.shape, l.source, l.score, l.confirmed, l.review, l.attributes"
 _LABEL_JOIN = "labels l JOIN objects o USING (media_id, object_id) JOIN media m ON m.id = l.media_id"
 
 
-class Project(RecordingStore):
+class Project(Database, RecordingStore):
     """A project folder holding ``project.sqlite``: media, ontology, objects, labels, events, history.
 
     It is a `LabelStore` (labels addressed by (media name, frame index, object id)) with
@@ -38,11 +33,8 @@ class Project(RecordingStore):
     """
 
     def __init__(self, path: Path, db: sqlite3.Connection, *, read_only: bool = False) -> None:
-        self.path = path
+        super().__init__(path, db)
         self.read_only = read_only  # opened with read_only_ok on a project it must not write
-        self._db = db
-        self._lock = threading.RLock()
-        self._depth = 0
         self._pending: list[int] = []  # change sets of the open transaction, not yet tied to an event
         self._media_ids: dict[str, int] = {}
         self._ontology = self._read_ontology()
@@ -56,37 +48,44 @@ class Project(RecordingStore):
         path = folder / schema.PROJECT_FILE
         if path.exists():
             raise ProjectError(f"{path}: a project already exists here")
+        check_database_files(path)  # (a dangling link, a leftover -wal link: not written through)
         ontology = ontology or default_ontology()
         schema.create_database(path, [(c.name, c.shape, c.colour, c.hotkey) for c in ontology])
         return cls.open(folder)
 
     @classmethod
-    def open(cls, folder: str | Path, *, read_only_ok: bool = False) -> Project:
+    def open(cls, folder: str | Path, *, read_only_ok: bool = False, read_only: bool = False) -> Project:
         """Open the project in ``folder`` (or the ``project.sqlite`` file itself), migrating it.
 
         A project that must not be written (`schema.read_only_reason`: read-only file or
         folder) raises `ProjectError`, unless ``read_only_ok`` (for commands that only
         read): it is then opened read-only, ``project.read_only`` is True and writes raise.
+        ``read_only`` (exports): opened read-only whatever the permissions, so the file is
+        never changed; an older schema is migrated in a private in-memory copy
+        (`schema.migrated_copy`) instead of in place.
         """
         folder = Path(folder)
         path = folder if folder.is_file() else folder / schema.PROJECT_FILE
+        check_database_files(path)
         if not path.is_file():
             raise ProjectError(f"{folder}: not a framewise project (no {schema.PROJECT_FILE})")
         reason = schema.read_only_reason(path)
-        if reason is not None and not read_only_ok:
+        if reason is not None and not (read_only_ok or read_only):
             raise ProjectError(f"{path}: {reason}; this command writes to the project (make it writable or use a copy)")
-        db = schema.connect(path, read_only=reason is not None)
+        read_only = read_only or reason is not None
+        db = schema.connect(path, read_only=read_only)
         try:
             # Check first: journal_mode=WAL would rewrite a database that is not ours.
             version = schema.schema_version(db, path)
             schema.refuse_foreign_schema(db, path)
             schema.check_not_newer(version, path)
-            schema.configure(db, read_only=reason is not None)
+            schema.configure(db, read_only=read_only)
             if version < schema.SCHEMA_VERSION:
-                if reason is not None:
-                    raise ProjectError(f"{path}: the project (schema {version}) needs upgrading, but {reason}")
-                schema.migrate(db, path)
-            return cls(path, db, read_only=reason is not None)
+                if read_only:
+                    db = schema.migrated_copy(db, path)
+                else:
+                    schema.migrate(db, path)
+            return cls(path, db, read_only=read_only)
         except sqlite3.Error as exc:
             db.close()
             raise schema.database_error(path, exc, "cannot open the project") from exc
@@ -98,50 +97,21 @@ class Project(RecordingStore):
     def folder(self) -> Path:
         return self.path.parent
 
-    def close(self) -> None:
-        """Close the database (a checkpoint folds the write-ahead log into the file)."""
-        with self._lock:
-            self._db.close()
-
-    def __enter__(self) -> Project:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"Project({str(self.folder)!r})"
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All or nothing, committed on leaving; nested calls are savepoints of the outer one."""
-        with self._lock:
-            depth, pending = self._depth, len(self._pending)
-            self._execute(f"SAVEPOINT sp{depth}" if depth else "BEGIN IMMEDIATE")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth = depth
-                del self._pending[pending:]
-                self._media_ids.clear()  # ids read inside the rolled-back part may be gone
-                if self._db.in_transaction:  # (SQLite ends it by itself after some errors)
-                    self._execute(f"ROLLBACK TO sp{depth}" if depth else "ROLLBACK")
-                    if depth:
-                        self._execute(f"RELEASE sp{depth}")
-                raise
-            self._depth = depth
-            if depth:
-                self._execute(f"RELEASE sp{depth}")
-                return
-            self._pending.clear()
-            try:
-                self._execute("COMMIT")
-            except ProjectError:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                self._media_ids.clear()
-                raise
+    def _begin(self) -> int:
+        return len(self._pending)
+
+    def _rolled_back(self, mark: int) -> None:
+        del self._pending[mark:]
+        self._media_ids.clear()  # ids read inside the rolled-back part may be gone
+
+    def _committed(self) -> None:
+        self._pending.clear()
+
+    def _commit_failed(self) -> None:
+        self._media_ids.clear()
 
     # -- media, ontology, objects ---------------------------------------------------
 
@@ -155,8 +125,16 @@ class Project(RecordingStore):
                     self._execute(
                         "UPDATE media SET fingerprint = ?, width = ?, height = ?, frames = ?, fps = ?, "
                         "timestamps = ?, frame_names = ? WHERE id = ?",
-                        (info.fingerprint, info.width, info.height, info.frames, info.fps,
-                         rows.dumps(list(info.timestamps)), rows.dumps(list(info.frame_names)), row[0]),
+                        (
+                            info.fingerprint,
+                            info.width,
+                            info.height,
+                            info.frames,
+                            info.fps,
+                            rows.dumps(list(info.timestamps)),
+                            rows.dumps(list(info.frame_names)),
+                            row[0],
+                        ),
                     )
                     return int(row[0])
                 if row[1] != info.fingerprint:
@@ -168,8 +146,17 @@ class Project(RecordingStore):
             return self._insert(
                 "INSERT INTO media(name, fingerprint, width, height, frames, fps, timestamps, frame_names, added)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (info.name, info.fingerprint, info.width, info.height, info.frames, info.fps,
-                 rows.dumps(list(info.timestamps)), rows.dumps(list(info.frame_names)), time.time()),
+                (
+                    info.name,
+                    info.fingerprint,
+                    info.width,
+                    info.height,
+                    info.frames,
+                    info.fps,
+                    rows.dumps(list(info.timestamps)),
+                    rows.dumps(list(info.frame_names)),
+                    time.time(),
+                ),
             )
 
     def media(self) -> list[MediaInfo]:
@@ -183,8 +170,7 @@ class Project(RecordingStore):
 
     def object(self, media: str, object_id: int) -> ObjectRecord | None:
         row = self._one(
-            "SELECT o.class_name, o.name FROM objects o JOIN media m ON m.id = o.media_id"
-            " WHERE m.name = ? AND o.object_id = ?",
+            "SELECT o.class_name, o.name FROM objects o JOIN media m ON m.id = o.media_id WHERE m.name = ? AND o.object_id = ?",
             (media, object_id),
         )
         return None if row is None else ObjectRecord(media, int(object_id), row[0], row[1])
@@ -203,8 +189,23 @@ class Project(RecordingStore):
             last = int(self._value("SELECT value FROM meta WHERE key = 'last_object_id'"))
             top = self._value("SELECT max(object_id) FROM objects") or 0
             value = max(last, top) + 1
+            if value > MAX_ID:  # (an import may bring the largest id SQLite holds)
+                raise ProjectError(f"{self.path}: no object id is left above {max(last, top)}")
             self._execute("UPDATE meta SET value = ? WHERE key = 'last_object_id'", (str(value),))
         return value
+
+    def import_record(self, key: str) -> str | None:
+        """What was remembered of the imported file ``key`` (`engine.formats.project_io`), or None."""
+        row = self._one("SELECT value FROM meta WHERE key = ?", (f"import:{key}",))
+        return None if row is None else str(row[0])
+
+    def set_import_record(self, key: str, value: str) -> None:
+        """Remember ``value`` for the imported file ``key`` (a ``meta`` row; not undone by undo)."""
+        with self.transaction():
+            self._execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (f"import:{key}", value),
+            )
 
     # -- labels ---------------------------------------------------------------------
 
@@ -334,16 +335,23 @@ class Project(RecordingStore):
                 " ON CONFLICT(media_id, frame_index, object_id) DO UPDATE SET shape = excluded.shape,"
                 " source = excluded.source, score = excluded.score, confirmed = excluded.confirmed,"
                 " review = excluded.review, attributes = excluded.attributes, updated = excluded.updated",
-                (media_id, row.frame_index, row.object_id, rows.dumps(shape_to_json(row.shape, decimals=None)),
-                 row.source, float(row.score), int(bool(row.confirmed)), int(bool(row.review)),
-                 rows.dumps(dict(row.attributes)), time.time()),
+                (
+                    media_id,
+                    row.frame_index,
+                    row.object_id,
+                    rows.dumps(shape_to_json(row.shape, decimals=None)),
+                    row.source,
+                    float(row.score),
+                    int(bool(row.confirmed)),
+                    int(bool(row.review)),
+                    rows.dumps(dict(row.attributes)),
+                    time.time(),
+                ),
             )
 
     def _push(self, changeset: ChangeSet) -> ChangeSet:
         self._execute("DELETE FROM changesets WHERE undone = 1")  # the redo branch (changes cascade)
-        changeset_id = self._insert(
-            "INSERT INTO changesets(kind, undone, time) VALUES (?, 0, ?)", (changeset.kind, time.time())
-        )
+        changeset_id = self._insert("INSERT INTO changesets(kind, undone, time) VALUES (?, 0, ?)", (changeset.kind, time.time()))
         self._execute_many(
             "INSERT INTO changes(changeset_id, position, row_before, row_after) VALUES (?, ?, ?, ?)",
             [
@@ -387,49 +395,3 @@ class Project(RecordingStore):
             return Ontology([LabelClass(*row) for row in self._rows(query)])
         except OntologyError as exc:
             raise ProjectError(f"{self.path}: the project's classes are unusable ({exc})") from exc
-
-    # The UI calls the Editor from a worker thread and from the Tk thread: one connection
-    # shared by both, every statement and every transaction under one re-entrant lock.
-
-    def _execute(self, sql: str, args=()) -> sqlite3.Cursor:
-        with self._lock:
-            try:
-                return self._db.execute(sql, _plain(args))
-            except sqlite3.Error as exc:
-                raise schema.database_error(self.path, exc) from exc
-
-    def _execute_many(self, sql: str, rows_args: list[tuple]) -> None:
-        with self._lock:
-            try:
-                self._db.executemany(sql, rows_args)
-            except sqlite3.Error as exc:
-                raise schema.database_error(self.path, exc) from exc
-
-    def _rows(self, sql: str, args=()) -> list[tuple]:
-        with self._lock:
-            try:
-                return self._db.execute(sql, _plain(args)).fetchall()
-            except sqlite3.Error as exc:
-                raise schema.database_error(self.path, exc) from exc
-
-    def _one(self, sql: str, args=()) -> tuple | None:
-        rows_found = self._rows(sql, args)
-        return rows_found[0] if rows_found else None
-
-    def _value(self, sql: str, args=()) -> Any:
-        """The first column of a query that always gives one row (an aggregate, a meta key)."""
-        row = self._one(sql, args)
-        if row is None:
-            raise ProjectError(f"{self.path}: the project database lacks a row ({sql})")
-        return row[0]
-
-    def _insert(self, sql: str, args=()) -> int:
-        """Run an INSERT; the new row's id."""
-        rowid = self._execute(sql, args).lastrowid
-        assert rowid is not None, "an INSERT sets lastrowid"
-        return rowid
-
-
-def _plain(args) -> tuple:
-    """Statement arguments with numpy scalars (np.int64 ids, float32 scores) as Python numbers."""
-    return tuple(a.item() if isinstance(a, np.generic) else a for a in args)

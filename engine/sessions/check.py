@@ -3,6 +3,13 @@
 `EVENT_DATA` is the data layout of every event kind a version-1 session may hold; the
 JSON Schema ``engine/sessions/schemas/session-v1.schema.json`` says the same, and
 ``tests/sessions/test_session.py`` checks that the two agree.
+
+Every number is bounded here (`engine.limits`), so a few bytes of a crafted session cannot
+declare a size that a replay would loop over or allocate for, nor an id SQLite cannot hold:
+object ids in [1, MAX_ID], frame counts in [1, MAX_FRAMES], frame indexes below MAX_FRAMES
+(and below the media's frames: `engine.sessions.record`), frame sizes within
+MAX_FRAME_PIXELS, every other number finite and inside its range. Every string must be
+writable as UTF-8 (no lone surrogate from a ``\\ud800`` escape).
 """
 
 from __future__ import annotations
@@ -14,9 +21,18 @@ from typing import Any
 
 from engine.editing.events import EVENT_KINDS
 from engine.errors import SessionFormatError
+from engine.limits import MAX_FRAME_PIXELS, MAX_FRAMES, MAX_ID
 from engine.types import QUALITY_MAX, QUALITY_MIN, ShapeType
 
 TOP = "(top level)"
+MAX_CANDIDATE = 255
+"""Largest candidate index a ``candidate`` event may pick (a proposal holds a few; SAM: 3)."""
+MAX_SECONDS = 1e9
+"""Largest media timestamp, in seconds either side of zero (31 years)."""
+MAX_FPS = 1e6
+"""Largest frame rate of a session's media."""
+MAX_INTERPOLATE_CHANGES = 1
+"""An interpolation pushes one undo step, or none when it wrote nothing."""
 
 
 def describe(value: Any) -> str:
@@ -51,6 +67,12 @@ class Checker:
     def string(self, value: Any, path: str, *, non_empty: bool = False) -> str:
         if not isinstance(value, str) or (non_empty and not value):
             raise self.fail(path, f"expected a {'non-empty ' if non_empty else ''}string, got {describe(value)}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise self.fail(
+                path, f"holds {value[exc.start]!r}, a lone surrogate that is not a character (a broken \\u escape)"
+            ) from None
         return value
 
     def boolean(self, value: Any, path: str) -> bool:
@@ -58,11 +80,12 @@ class Checker:
             raise self.fail(path, f"expected true or false, got {describe(value)}")
         return value
 
-    def integer(self, value: Any, path: str, minimum: int = 0) -> int:
+    def integer(self, value: Any, path: str, minimum: int = 0, maximum: int = MAX_ID) -> int:
+        """An integer in [minimum, maximum]; every integer field has a maximum (`engine.limits`)."""
         # JSON Schema counts 3.0 as an integer; so do we.
         ok = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        if isinstance(value, bool) or not ok or value < minimum:
-            raise self.fail(path, f"expected an integer >= {minimum}, got {describe(value)}")
+        if isinstance(value, bool) or not ok or not minimum <= value <= maximum:
+            raise self.fail(path, f"expected an integer >= {minimum} and <= {maximum}, got {describe(value)}")
         return int(value)
 
     def number(
@@ -75,7 +98,7 @@ class Checker:
             ok = value <= high
         if not ok:
             if low is not None and high is not None:
-                want = f"a number in [{low:g}, {high:g}]"
+                want = f"a number > {low:g} and <= {high:g}" if exclusive_low else f"a number in [{low:g}, {high:g}]"
             elif low is not None:
                 want = f"a number {'>' if exclusive_low else '>='} {low:g}"
             else:
@@ -109,11 +132,28 @@ def _size(c: Checker, v: Any, p: str) -> list[int]:
     items = c.array(v, p)
     if len(items) != 2:
         raise c.fail(p, f"expected [width, height], got {len(items)} items")
-    return [c.integer(item, f"{p}[{i}]", 1) for i, item in enumerate(items)]
+    width, height = (c.integer(item, f"{p}[{i}]", 1, MAX_FRAME_PIXELS) for i, item in enumerate(items))
+    check_pixels(c, width, height, p)
+    return [width, height]
+
+
+def check_pixels(c: Checker, width: int, height: int, path: str) -> None:
+    """A frame size of at most MAX_FRAME_PIXELS pixels."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise c.fail(path, f"{width}x{height} is more than the {MAX_FRAME_PIXELS} pixels a frame may have")
 
 
 def _object_id(c: Checker, v: Any, p: str) -> int:
-    return c.integer(v, p, 1)
+    return c.integer(v, p, 1, MAX_ID)
+
+
+def frame_index(c: Checker, v: Any, p: str) -> int:
+    """A frame index: below MAX_FRAMES (below the media's frames: checked by the caller)."""
+    return c.integer(v, p, 0, MAX_FRAMES - 1)
+
+
+def frame_count(c: Checker, v: Any, p: str) -> int:
+    return c.integer(v, p, 1, MAX_FRAMES)
 
 
 def _name(c: Checker, v: Any, p: str) -> str:
@@ -166,14 +206,13 @@ def _label_keys(c: Checker, v: Any, p: str) -> list[list]:
         items = c.array(key, f"{p}[{i}]")
         if len(items) != 3:
             raise c.fail(f"{p}[{i}]", f"expected [media, frame, object id], got {len(items)} items")
-        keys.append(
-            [c.string(items[0], f"{p}[{i}][0]"), c.integer(items[1], f"{p}[{i}][1]", 0), _object_id(c, items[2], f"{p}[{i}][2]")]
-        )
+        media, frame = c.string(items[0], f"{p}[{i}][0]"), frame_index(c, items[1], f"{p}[{i}][1]")
+        keys.append([media, frame, _object_id(c, items[2], f"{p}[{i}][2]")])
     return keys
 
 
 def _direction(c: Checker, v: Any, p: str) -> int:
-    value = c.integer(v, p, -1)
+    value = c.integer(v, p, -1, 1)
     if value not in (-1, 1):
         raise c.fail(p, f"expected 1 or -1, got {describe(v)}")
     return value
@@ -192,7 +231,7 @@ _CHANGE_SUMMARY: dict[str, _FieldCheck] = {
 }
 
 EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
-    "open": {"media": lambda c, v, p: c.string(v, p), "frames": lambda c, v, p: c.integer(v, p, 1), "size": _size},
+    "open": {"media": lambda c, v, p: c.string(v, p), "frames": frame_count, "size": _size},
     "goto": {},
     "class": {"name": _name},
     "sam": {"on": lambda c, v, p: c.boolean(v, p)},
@@ -201,7 +240,7 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     "reset": {},
     "apply": {"object_id": _object_id, "class_name": _name},
     "quality": {"value": lambda c, v, p: c.number(v, p, QUALITY_MIN, QUALITY_MAX)},
-    "candidate": {"index": lambda c, v, p: c.integer(v, p, 0)},
+    "candidate": {"index": lambda c, v, p: c.integer(v, p, 0, MAX_CANDIDATE)},
     "permanent": {"on": lambda c, v, p: c.boolean(v, p)},
     "delete": {"object_id": _object_id},
     "edit": {"object_id": _object_id, "shape": _shape},
@@ -209,12 +248,13 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     "undo": _CHANGE_SUMMARY,
     "redo": _CHANGE_SUMMARY,
     # a propagation from the event's frame up to ``until`` (the frame it reached), which
-    # pushed ``changes`` undo steps (one per frame it wrote)
+    # pushed ``changes`` undo steps (one per frame it wrote: at most the media's frames,
+    # checked with ``until`` against them by `engine.sessions.record`)
     "propagate": {
         "objects": lambda c, v, p: _object_ids(c, v, p),
         "direction": lambda c, v, p: _direction(c, v, p),
-        "until": lambda c, v, p: c.integer(v, p, 0),
-        "changes": lambda c, v, p: c.integer(v, p, 0),
+        "until": frame_index,
+        "changes": lambda c, v, p: c.integer(v, p, 0, MAX_FRAMES),
     },
     # keyframe interpolation of one object between its labels on frame_a and frame_b,
     # which pushed ``changes`` undo steps (1, or 0 when it wrote nothing)
@@ -224,13 +264,17 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     },
     "interpolate": {
         "object_id": _object_id,
-        "frame_a": lambda c, v, p: c.integer(v, p, 0),
-        "frame_b": lambda c, v, p: c.integer(v, p, 0),
-        "changes": lambda c, v, p: c.integer(v, p, 0),
+        "frame_a": frame_index,
+        "frame_b": frame_index,
+        "changes": lambda c, v, p: c.integer(v, p, 0, MAX_INTERPOLATE_CHANGES),
     },
 }
 # Kinds whose event must name a frame: where to go, or the label the change acts on.
 FRAME_REQUIRED = ("goto", "delete", "edit")
+# Data fields holding a frame index, and counts of frames, of the session's own media:
+# below (at most) the media's frame count (`engine.sessions.record` checks them against it).
+MEDIA_FRAME_FIELDS = {"propagate": ("until",), "interpolate": ("frame_a", "frame_b")}
+MEDIA_COUNT_FIELDS = {"propagate": ("changes",)}
 
 # The kinds a version-1 session may hold: those with a data layout above that this
 # framewise's Editor also records.

@@ -31,8 +31,23 @@ from typing import Any
 from engine.editing.events import Event
 from engine.errors import OntologyError, SessionFormatError
 from engine.fileio import atomic_write_json
+from engine.limits import MAX_FRAME_PIXELS
 from engine.ontology import Ontology
-from engine.sessions.check import EVENT_DATA, FRAME_REQUIRED, SESSION_EVENT_KINDS, TOP, Checker, describe
+from engine.sessions.check import (
+    EVENT_DATA,
+    FRAME_REQUIRED,
+    MAX_FPS,
+    MAX_SECONDS,
+    MEDIA_COUNT_FIELDS,
+    MEDIA_FRAME_FIELDS,
+    SESSION_EVENT_KINDS,
+    TOP,
+    Checker,
+    check_pixels,
+    describe,
+    frame_count,
+    frame_index,
+)
 from engine.types import QUALITY_MAX, QUALITY_MIN, MediaInfo, ShapeType
 
 SESSION_FORMAT = "framewise-session"
@@ -257,23 +272,28 @@ def decode_json(raw: bytes, source: str) -> Any:
 
 def _parse_media(c: Checker, value: Any) -> MediaInfo:
     m = c.object(value, "media", ("name", "fingerprint", "width", "height", "frames", "fps"), ("timestamps",))
-    frames = c.integer(m["frames"], "media.frames", 1)
+    frames = frame_count(c, m["frames"], "media.frames")
     timestamps: tuple[float, ...] = ()
     if "timestamps" in m:
         items = c.array(m["timestamps"], "media.timestamps")
-        timestamps = tuple(c.number(t, f"media.timestamps[{i}]") for i, t in enumerate(items))
-        if len(timestamps) != frames:
-            raise c.fail("media.timestamps", f"{len(timestamps)} timestamps for {frames} frames")
+        if len(items) != frames:
+            raise c.fail("media.timestamps", f"{len(items)} timestamps for {frames} frames")
+        timestamps = tuple(
+            c.number(t, f"media.timestamps[{i}]", -MAX_SECONDS, MAX_SECONDS) for i, t in enumerate(items)
+        )
         for i in range(1, len(timestamps)):
             if timestamps[i] < timestamps[i - 1]:
                 raise c.fail(f"media.timestamps[{i}]", f"{timestamps[i]!r} is earlier than the frame before it")
+    width = c.integer(m["width"], "media.width", 1, MAX_FRAME_PIXELS)
+    height = c.integer(m["height"], "media.height", 1, MAX_FRAME_PIXELS)
+    check_pixels(c, width, height, "media")
     return MediaInfo(
         name=c.string(m["name"], "media.name", non_empty=True),
         fingerprint=c.string(m["fingerprint"], "media.fingerprint"),
-        width=c.integer(m["width"], "media.width", 1),
-        height=c.integer(m["height"], "media.height", 1),
+        width=width,
+        height=height,
         frames=frames,
-        fps=c.number(m["fps"], "media.fps", 0.0, exclusive_low=True),
+        fps=c.number(m["fps"], "media.fps", 0.0, MAX_FPS, exclusive_low=True),
         timestamps=timestamps,
     )
 
@@ -287,12 +307,18 @@ def _parse_event(c: Checker, value: Any, path: str, frames: int) -> Event:
     if frame is None and kind in FRAME_REQUIRED:
         raise c.fail(f"{path}.frame", f"a {kind} event needs a frame index, got null")
     if frame is not None:
-        frame = c.integer(frame, f"{path}.frame", 0)
+        frame = frame_index(c, frame, f"{path}.frame")
         if frame >= frames:
             raise c.fail(f"{path}.frame", f"frame {frame} is beyond the media's {frames} frames")
     fields = EVENT_DATA[kind]
     data = c.object(e["data"], f"{path}.data", fields)
     parsed = {name: check(c, data[name], f"{path}.data.{name}") for name, check in fields.items()}
+    for name in MEDIA_FRAME_FIELDS.get(kind, ()):
+        if parsed[name] >= frames:
+            raise c.fail(f"{path}.data.{name}", f"frame {parsed[name]} is beyond the media's {frames} frames")
+    for name in MEDIA_COUNT_FIELDS.get(kind, ()):
+        if parsed[name] > frames:  # one undo step per frame written
+            raise c.fail(f"{path}.data.{name}", f"{parsed[name]} is more than the media's {frames} frames")
     if kind == "box" and not (parsed["x0"] < parsed["x1"] and parsed["y0"] < parsed["y1"]):
         raise c.fail(f"{path}.data", f"empty box {[parsed[k] for k in _BOX_KEYS]}: need x0 < x1 and y0 < y1")
     return Event(kind, frame, parsed, c.number(e["time"], f"{path}.time"))
@@ -307,9 +333,9 @@ def parse_session(data: Any, *, source: str = "session") -> Session:
         raise c.fail("format", f"expected {SESSION_FORMAT!r}, got {describe(data.get('format'))}: not a framewise session")
     version = c.integer(data.get("version"), "version", 1)
     if version > SESSION_VERSION:
-        raise c.fail("version", f"version {version} is newer than this framewise supports ({SESSION_VERSION})")
-    if version != SESSION_VERSION:
-        raise c.fail("version", f"version {version} is not supported (only {SESSION_VERSION})")
+        raise c.fail(
+            "version", f"version {describe(version)} is newer than this framewise supports ({SESSION_VERSION})"
+        )
     c.object(data, TOP, ("format", "version", "media", "ontology", "segmenter", "events"))
     media = _parse_media(c, data["media"])
     try:

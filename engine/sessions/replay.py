@@ -53,6 +53,37 @@ class _Skip(Exception):
     """Raised by a handler to skip the event with a reason."""
 
 
+class _Flags:
+    """A stack of booleans kept as runs ([flag, count], newest last): a propagate event
+    declares how many undo steps it pushed (up to the media's frames), and pushing them
+    costs one run, not one item per step."""
+
+    def __init__(self) -> None:
+        self.runs: list[list] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.runs)
+
+    def push(self, flag: bool, count: int = 1) -> None:
+        if count <= 0:
+            return
+        if self.runs and self.runs[-1][0] == flag:
+            self.runs[-1][1] += count
+        else:
+            self.runs.append([flag, count])
+
+    def pop(self) -> bool:
+        flag, count = self.runs[-1]
+        if count == 1:
+            self.runs.pop()
+        else:
+            self.runs[-1][1] = count - 1
+        return bool(flag)
+
+    def clear(self) -> None:
+        self.runs.clear()
+
+
 def time_of_frame(frame_index: int, media: MediaInfo) -> float:
     """Seconds from the first frame to ``frame_index`` of the session's media."""
     if media.timestamps and frame_index < len(media.timestamps):
@@ -90,11 +121,11 @@ class _Replay:
         self.opened = False
         self.skipped_frame: int | None = None  # the session frame with no counterpart
         self.touched: dict[tuple[int, int], None] = {}  # (frame, object id) of replayed labels
-        # The session's undo and redo stacks, one flag per change: was it replayed? Undo and
-        # redo are replayed only when the change they act on was, so they never reach a
-        # change the session did not make.
-        self.done: list[bool] = []
-        self.undone: list[bool] = []
+        # The session's undo and redo stacks, one flag per change (kept as runs): was it
+        # replayed? Undo and redo are replayed only when the change they act on was, so they
+        # never reach a change the session did not make.
+        self.done = _Flags()
+        self.undone = _Flags()
 
     # -- helpers -----------------------------------------------------------------------
     def open(self) -> None:
@@ -206,11 +237,11 @@ class _Replay:
                 until = None  # the new media ends first: go to its end
             result = self.editor.propagate(int(event.data["direction"]), until, event.data["objects"])
         except (_Skip, FramewiseError):
-            for _ in range(recorded):
-                self.pushed(False)
+            self.pushed(False, recorded)
             raise
-        for step in range(recorded):
-            self.pushed(step < result.changes)
+        replayed = min(recorded, result.changes)
+        self.pushed(True, replayed)
+        self.pushed(False, recorded - replayed)
         start = self.editor.frame_index
         for label in self.editor.store.labels(self.editor.media_name):
             ahead = (label.frame_index - start) * result.direction > 0
@@ -224,11 +255,9 @@ class _Replay:
             first, last = self.map_frame(int(data["frame_a"])), self.map_frame(int(data["frame_b"]))
             written = self.editor.interpolate(int(data["object_id"]), first, last)
         except (_Skip, FramewiseError):
-            for _ in range(recorded):
-                self.pushed(False)
+            self.pushed(False, recorded)
             raise
-        for _ in range(recorded):
-            self.pushed(bool(written))
+        self.pushed(bool(written), recorded)
         for label in written:
             self.touched[(label.frame_index, label.object_id)] = None
 
@@ -242,12 +271,12 @@ class _Replay:
     def on_redo(self, event: Event) -> None:
         self.step(self.undone, self.done, "redo")
 
-    def step(self, source: list[bool], target: list[bool], kind: str) -> None:
+    def step(self, source: _Flags, target: _Flags, kind: str) -> None:
         """Move the session's change from ``source`` to ``target``; replay it if it was replayed."""
         if not source:
             raise _Skip(f"nothing to {kind}: the change was made before the session")
         replayed = source.pop()
-        target.append(replayed)
+        target.push(replayed)
         if not replayed:
             raise _Skip(f"the change to {kind} was not replayed")
         changeset = getattr(self.editor, kind)(single=True)  # one recorded event, one change set
@@ -257,10 +286,11 @@ class _Replay:
             if label.media == self.editor.media_name:
                 self.touched[(label.frame_index, label.object_id)] = None
 
-    def pushed(self, replayed: bool) -> None:
-        """Mirror a change the session made on its undo stack."""
-        self.done.append(replayed)
-        self.undone.clear()
+    def pushed(self, replayed: bool, count: int = 1) -> None:
+        """Mirror ``count`` changes the session made on its undo stack (none: nothing)."""
+        if count > 0:
+            self.done.push(replayed, count)
+            self.undone.clear()
 
     # -- driving -----------------------------------------------------------------------
     def handler(self, kind: str) -> Callable[[Event], None] | None:

@@ -308,6 +308,45 @@ def test_a_new_project_is_not_created_in_a_read_only_folder(capsys, template, tm
         parent.chmod(0o755)
 
 
+# -- database files that are links or not files (issue #17) --------------------------------------
+
+
+@pytest.mark.parametrize("name", READERS + WRITERS)
+@pytest.mark.parametrize("suffix", ["-wal", "-shm", "-journal", ""])
+def test_a_symlinked_database_file_is_refused_naming_it(capsys, template, project, tmp_path, name, suffix):
+    """A linked ``project.sqlite-wal`` only said "unable to open database file" (a linked
+    ``-shm`` even exported): each link is refused by name, and its target stays untouched."""
+    link = project / f"{PROJECT_FILE}{suffix}"
+    target = tmp_path / "elsewhere" / f"target{suffix}"
+    target.parent.mkdir()
+    if suffix:
+        target.write_bytes(b"not a part of the project\n")
+    else:
+        link.rename(target)  # the database itself lives elsewhere and is linked in
+    os.symlink(target, link)
+    fails(capsys, tmp_path, *commands(template, project, tmp_path)[name],
+          words=(f"{project}: {PROJECT_FILE}{suffix} is a symbolic link", "does not follow links", "remove it"))
+
+
+@pytest.mark.parametrize("name", ["export", "import"])
+def test_a_folder_in_place_of_the_write_ahead_log_is_refused(capsys, template, project, tmp_path, name):
+    (project / f"{PROJECT_FILE}-wal").mkdir()
+    fails(capsys, tmp_path, *commands(template, project, tmp_path)[name],
+          words=(f"{PROJECT_FILE}-wal is a folder, not a regular file",))
+
+
+def test_a_new_project_is_not_created_through_a_dangling_link(capsys, template, tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere" / "db", folder / PROJECT_FILE)
+    code, out, err = run(capsys, "import", folder, "--format", "coco", template[1])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"{folder}: {PROJECT_FILE} is a symbolic link" in err
+    assert list((tmp_path / "elsewhere").iterdir()) == []  # SQLite did not create a database through it
+    assert sorted(p.name for p in folder.iterdir()) == [PROJECT_FILE]
+
+
 # -- ontologies ------------------------------------------------------------------------------
 
 BAD_ONTOLOGIES = {

@@ -7,7 +7,9 @@ segment_anything's own SamPredictor are those of the real models.
 from __future__ import annotations
 
 import pickle
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,14 +172,16 @@ def test_broken_checkpoints_raise_checkpoint_error_naming_the_file(checkpoint, t
         "empty": "is empty",
         "unrelated_tensors": "not a SAM state dict",
         "a_tensor": "not a state dict",
-        "missing_key": "does not fit",
-        "wrong_shape": "does not fit",
+        "missing_key": (
+            "does not fit the vit_64x2 architecture its shapes suggest: tensor 'mask_decoder.iou_token.weight' is missing"
+        ),
+        "wrong_shape": "tensor 'mask_decoder.iou_token.weight' is 1x128, the architecture needs 1x256",
         "missing": "no such file",
     }.items():
-        with pytest.raises(CheckpointError, match=says) as caught:
+        with pytest.raises(CheckpointError, match=re.escape(says)) as caught:
             SamSegmenter.from_checkpoint(paths[kind], device="cpu")
-        if kind not in ("missing", "unrelated_tensors", "a_tensor"):
-            assert caught.value.__cause__ is not None, kind
+        if kind not in ("missing", "unrelated_tensors", "a_tensor", "missing_key", "wrong_shape"):
+            assert caught.value.__cause__ is not None, kind  # the loader's own error, kept
 
 
 def test_pickled_objects_are_refused_without_running_them(tmp_path):
@@ -195,6 +199,90 @@ def test_wrapped_state_dict_is_accepted(tiny_model, tmp_path):
     path = tmp_path / "wrapped.pth"
     torch.save({"model": tiny_model.state_dict(), "epoch": 3}, path)
     assert SamSegmenter.from_checkpoint(path, device="cpu").model.startswith("vit_64x2-")
+
+
+# -- crafted checkpoints (issue #17) ------------------------------------------------------------
+
+
+class RunsAShell:
+    """Unpickling this would run ``touch marker`` through os.system."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("form", ["torch zip", "plain pickle protocol 4"])
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_checkpoint_calling_os_system_says_what_was_refused(tmp_path, form):
+    """torch 2.14 words the refusal "unsupported GLOBAL posix.system whose module posix is
+    blocked", which the old match missed ("truncated or not a torch checkpoint"); a
+    protocol-4 pickle is refused at its first opcode, before torch names any global."""
+    import os
+
+    marker = tmp_path / "code_ran"
+    path = tmp_path / "evil.pth"
+    payload = {"image_encoder.pos_embed": torch.zeros(1, 2, 2, 4), "extra": RunsAShell(str(marker))}
+    if form == "torch zip":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload, protocol=4))
+    with pytest.raises(CheckpointError) as caught:
+        SamSegmenter.from_checkpoint(path, device="cpu")
+    message = str(caught.value)
+    assert message == (
+        f"SAM checkpoint {path}: refused: it holds pickled Python objects (GLOBAL {os.system.__module__}.system) "
+        "that a weights-only load does not run; framewise loads tensors only"
+    )
+    assert not marker.exists()
+
+
+def _segment_with(capsys, checkpoint) -> tuple[int, str]:
+    from engine.cli.main import main
+
+    still = Path(__file__).resolve().parents[2] / "sample_media" / "still.jpg"
+    code = main(["segment", str(still), "--backend", "sam", "--checkpoint", str(checkpoint), "--point", "100,100"])
+    return code, capsys.readouterr().err
+
+
+def test_a_stride_0_view_declaring_10_gb_is_refused_before_any_copy(tmp_path, capsys):
+    """The shape of the 20 MB file that asked for a 10.7 GB allocation: a stride-0 fp16 view
+    (here over 2 stored bytes) that ``.float()`` materialised. Refused through the CLI, in
+    one line naming the tensor, without allocating it."""
+    path = tmp_path / "stride0.pth"
+    torch.save({"image_encoder.pos_embed": torch.zeros(1, dtype=torch.float16).expand(40960, 65536)}, path)
+    assert path.stat().st_size < 2000
+    code, err = _segment_with(capsys, path)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert (
+        f"SAM checkpoint {path}: tensor 'image_encoder.pos_embed' has stride 0 in dimension 0 (shape (40960, 65536)): "
+        "a view that repeats 2 bytes of stored data as 5.4 GB; refused before it is copied"
+    ) in err
+
+
+@pytest.mark.parametrize(
+    "key, tensor, words",
+    [
+        ("image_encoder.pos_embed", lambda t: torch.zeros(1, dtype=t.dtype).expand(t.shape), "has stride 0 in dimension"),
+        ("mask_decoder.iou_token.weight", lambda t: torch.zeros(t.shape, dtype=torch.int64),
+         "tensor 'mask_decoder.iou_token.weight' holds int64, the architecture needs floating point"),
+        ("mask_decoder.iou_token.weight", lambda t: torch.zeros(t.shape, dtype=torch.complex64), "has dtype complex64"),
+        ("mask_decoder.extra", lambda t: torch.zeros(3), "unexpected tensor 'mask_decoder.extra'"),
+    ],
+    ids=["stride 0 in a SAM", "int64 weight", "complex weight", "extra tensor"],
+)
+def test_a_sam_checkpoint_with_one_crafted_tensor_is_refused_naming_it(tiny_model, tmp_path, key, tensor, words):
+    state = dict(tiny_model.state_dict())
+    state[key] = tensor(state.get(key, torch.zeros(1)))
+    path = tmp_path / "crafted.pth"
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=re.escape(words)) as caught:
+        SamSegmenter.from_checkpoint(path, device="cpu")
+    assert str(path) in str(caught.value) and "\n" not in str(caught.value)
 
 
 # -- prepare and the quality knob ----------------------------------------------------------

@@ -546,3 +546,74 @@ def test_cli_session_export_records_the_segmenter_the_editor_used(tmp_path, caps
     assert code == 0, err
     assert "note: the project does not record its segmenter" in out
     assert load_session(tmp_path / "S3.json").segmenter == SegmenterInfo("classic", ClassicSegmenter.model, 0.6)
+
+
+# -- sessions declaring extreme numbers (issue #17) ----------------------------------------------
+
+
+def _tiny_session(*events: dict) -> dict:
+    """A minimal session on the 24 sample frames: an open, then ``events``."""
+    return {
+        "format": "framewise-session", "version": 1,
+        "media": {"name": "frames", "fingerprint": "ab" * 32, "width": 640, "height": 360, "frames": 24, "fps": 24.0},
+        "ontology": [{"name": "object", "shape": "polygon", "colour": "#e6194b", "hotkey": "1"}],
+        "segmenter": {"backend": "classic", "model": "classic-v1", "quality": 0.6},
+        "events": [{"kind": "open", "frame": 0, "data": {"media": "frames", "frames": 24, "size": [640, 360]}, "time": 1.0},
+                   *events],
+    }
+
+
+@pytest.mark.parametrize("command", ["replay", "prelabel"])
+@pytest.mark.parametrize(
+    "case, event, words",
+    [
+        # grew a list of 10**12 undo flags until memory ran out (MemoryError under a 3 GB cap)
+        ("changes 10**12", {"kind": "propagate", "frame": 0, "time": 2.0,
+                            "data": {"objects": [1], "direction": 1, "until": 5, "changes": 10**12}},
+         "events[1].data.changes: expected an integer >= 0 and <= 10000000, got 1000000000000"),
+        ("changes beyond the media", {"kind": "propagate", "frame": 0, "time": 2.0,
+                                      "data": {"objects": [1], "direction": 1, "until": 5, "changes": 25}},
+         "events[1].data.changes: 25 is more than the media's 24 frames"),
+        # an OverflowError traceback from SQLite
+        ("object id 2**63", {"kind": "delete", "frame": 0, "time": 2.0, "data": {"object_id": 2**63}},
+         "events[1].data.object_id: expected an integer >= 1 and <= 9223372036854775807, got 9223372036854775808"),
+        ("lone surrogate", {"kind": "relabel", "frame": 0, "time": 2.0, "data": {"object_id": 1, "class_name": "\ud800"}},
+         "events[1].data.class_name: holds '\\ud800', a lone surrogate"),
+    ],
+)
+def test_cli_refuses_a_session_with_extreme_numbers_in_one_line(tmp_path, capsys, command, case, event, words):
+    path = tmp_path / "S.json"
+    path.write_text(json.dumps(_tiny_session(event)))
+    assert len(path.read_bytes()) < 1000
+    if command == "replay":
+        argv = ["replay", path, SAMPLES / "frames", "--project", tmp_path / "p"]
+    else:
+        argv = ["prelabel", SAMPLES / "frames", "--session", path, "--out", tmp_path / "p", "--no-progress"]
+    code, out, err = run_cli(capsys, *argv)
+    if command == "replay":
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and f"S.json: {words}" in lines[0], err
+        assert not (tmp_path / "p").exists()
+    else:  # the media fails with the session's one line; no project is made for it
+        assert code == 2 and f"frames: failed: {path}: {words}" in out, out + err
+        assert "Traceback" not in out + err and not (tmp_path / "p" / "frames" / "project.sqlite").exists()
+
+
+def test_undo_across_a_propagation_that_declared_many_changes(tmp_path):
+    """A propagation declared as 24 changes that replays none (no label to carry): its
+    undo steps are mirrored as one run, and undoing reaches the apply before it."""
+    session_data = _tiny_session(
+        {"kind": "propagate", "frame": 0, "time": 2.0, "data": {"objects": [1], "direction": 1, "until": 23, "changes": 24}},
+        *[{"kind": "undo", "frame": 0, "time": 3.0,
+           "data": {"change": "propagate", "change_id": 1, "labels": [], "objects": [1]}} for _ in range(25)],
+    )
+    from engine.sessions.record import parse_session
+
+    session = parse_session(session_data)
+    editor = Editor(ClassicSegmenter(), session.ontology, frame_server_options=SERVER)
+    with editor:
+        report = replay_session(session, SAMPLES / "frames", editor)
+    reasons = [s.reason for s in report.skipped]
+    assert reasons[0].startswith("no label to propagate")
+    assert reasons[1:25] == ["the change to undo was not replayed"] * 24
+    assert reasons[25] == "nothing to undo: the change was made before the session"

@@ -79,6 +79,21 @@ def mutate(path: str, value, *, delete: bool = False) -> dict:
     return data
 
 
+def with_event(kind: str, frame, data: dict) -> dict:
+    """good_session() with one more event (events[17]) of ``kind``."""
+    session = good_session()
+    session["events"].append({"kind": kind, "frame": frame, "data": data, "time": 18.0})
+    return session
+
+
+def propagate(**data) -> dict:
+    return with_event("propagate", 7, {"objects": [3], "direction": 1, "until": 20, "changes": 13, **data})
+
+
+def interpolate(**data) -> dict:
+    return with_event("interpolate", 7, {"object_id": 3, "frame_a": 7, "frame_b": 20, "changes": 1, **data})
+
+
 def save(tmp_path: Path, data, name: str = "S.json") -> Path:
     path = tmp_path / name
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -164,6 +179,28 @@ BAD_CASES = [
     ("undo frame text", mutate("events.15.data.labels.0.1", "7"), "events[15].data.labels[0][1]", "integer"),
     ("undo objects", mutate("events.14.data.objects", [0]), "events[14].data.objects[0]", "integer >= 1"),
     ("undo no change", mutate("events.14.data.change", None, delete=True), "events[14].data", "'change'"),
+    # issue #17: every number bounded (engine.limits), so none can be looped over or overflow SQLite
+    ("propagate changes 10**12", propagate(changes=10**12), "events[17].data.changes", "<= 10000000, got 1000000000000"),
+    ("propagate until 2**63", propagate(until=2**63), "events[17].data.until", "<= 9999999"),
+    ("propagate object 2**63", propagate(objects=[3, 2**63]), "events[17].data.objects[1]", "<= 9223372036854775807"),
+    ("propagate direction 2**64", propagate(direction=2**64), "events[17].data.direction", "<= 1"),
+    ("interpolate changes 2", interpolate(changes=2), "events[17].data.changes", "<= 1, got 2"),
+    ("interpolate frame 10**400", interpolate(frame_b=10**400), "events[17].data.frame_b", "<= 9999999, got 1000"),
+    ("object id 2**63", mutate("events.8.data.object_id", 2**63), "events[8].data.object_id", "<= 9223372036854775807"),
+    ("delete id 2**64", mutate("events.16.data.object_id", 2**64), "events[16].data.object_id", "<= 9223372036854775807"),
+    ("edit id -1", mutate("events.11.data.object_id", -1), "events[11].data.object_id", "integer >= 1"),
+    ("frame 10**12", mutate("events.3.frame", 10**12), "events[3].frame", "<= 9999999"),
+    ("frame 1e308", mutate("events.3.frame", 1e308), "events[3].frame", "<= 9999999"),
+    ("media frames 10**12", mutate("media.frames", 10**12), "media.frames", "<= 10000000"),
+    ("media width 2**64", mutate("media.width", 2**64), "media.width", "<= 268435456"),
+    ("media fps 1e308", mutate("media.fps", 1e308), "media.fps", "<= 1e+06"),
+    ("timestamp 1e308", mutate("media.timestamps.47", 1e308), "media.timestamps[47]", "[-1e+09, 1e+09]"),
+    ("open frames 2**63", mutate("events.1.data.frames", 2**63), "events[1].data.frames", "<= 10000000"),
+    ("open size 10**12", mutate("events.1.data.size.0", 10**12), "events[1].data.size[0]", "<= 268435456"),
+    ("candidate 10**400", mutate("events.7.data.index", 10**400), "events[7].data.index", "<= 255"),
+    ("undo change id 2**63", mutate("events.14.data.change_id", 2**63), "events[14].data.change_id", "<= 9223372036854775807"),
+    ("undo label frame 2**63", mutate("events.15.data.labels.0.1", 2**63), "events[15].data.labels[0][1]", "<= 9999999"),
+    ("undo object 2**64", mutate("events.15.data.objects.0", 2**64), "events[15].data.objects[0]", "<= 9223372036854775807"),
 ]
 
 # What the schema cannot express: relations between fields. The hand validator rejects
@@ -175,6 +212,15 @@ HAND_ONLY_CASES = [
     ("empty box", mutate("events.6.data.x1", 0.1), "events[6].data", "empty box"),
     ("empty edited box", mutate("events.11.data.shape.box.0", 0.5), "events[11].data.shape.box", "empty box"),
     ("duplicate class", mutate("ontology.1.name", "object"), "ontology", "duplicate class name"),
+    ("propagate changes beyond media", propagate(changes=49), "events[17].data.changes", "more than the media's 48 frames"),
+    ("propagate until beyond media", propagate(until=48), "events[17].data.until", "beyond the media's 48 frames"),
+    ("interpolate beyond media", interpolate(frame_a=60), "events[17].data.frame_a", "beyond the media's 48 frames"),
+    ("frame over the pixel limit", mutate("media.width", 2**28), "media", "more than the 268435456 pixels"),
+    ("open size over the pixel limit", mutate("events.1.data.size", [2**20, 2**20]), "events[1].data.size", "pixels"),
+    ("lone surrogate class", mutate("events.4.data.name", "\ud800"), "events[4].data.name", "lone surrogate"),
+    ("lone surrogate media", mutate("media.name", "clip\udfff.mp4"), "media.name", "lone surrogate"),
+    ("lone surrogate label key", mutate("events.15.data.labels.0.0", "\ud800"), "events[15].data.labels[0][0]", "lone surrogate"),
+    ("lone surrogate model", mutate("segmenter.model", "\udc80"), "segmenter.model", "lone surrogate"),
 ]
 
 
@@ -280,6 +326,10 @@ def test_cross_field_rules_are_beyond_the_schema(schema_validator, case, data, f
         ("empty model", mutate("segmenter.model", "")),
         ("no events", mutate("events", [])),
         ("null frame", mutate("events.4.frame", None)),
+        ("largest object id", mutate("events.8.data.object_id", 2**63 - 1)),
+        ("propagation over the whole media", propagate(until=47, changes=48)),
+        ("interpolation", interpolate()),
+        ("interpolation that wrote nothing", interpolate(changes=0)),
     ],
 )
 def test_schema_and_hand_validator_agree_on_valid_variants(schema_validator, case, data):
