@@ -1,9 +1,10 @@
 """`framewise prelabel` over a corpus with an executor (local process pool or Ray).
 
-The same contract as `engine.batch.prelabel.run_prelabel` (same manifest, same skipping, same
-project per media), with the media run in parallel by `engine.batch.executors`: workers run
-`prelabel_one` and write only their media's project folder; this driver alone reads and
-rewrites ``OUT/manifest.json`` (atomically, after each media comes back).
+The same contract as `engine.batch.prelabel.run_prelabel` (same lock, manifest, plans, project
+per media), with the media run in parallel by `engine.batch.executors`: workers run
+`prelabel_one` and write only their media's project folder; this driver alone holds the lock
+on ``OUT`` (for the whole run, Ray included) and reads and rewrites ``OUT/manifest.json``
+(atomically, after each media comes back).
 """
 
 from __future__ import annotations
@@ -13,20 +14,9 @@ from dataclasses import replace
 
 from engine.batch.executors import BatchSummary, executor_options, run_corpus, worker_segmenter
 from engine.batch.jobs import ExecutorOptions, MediaOutcome, WorkerJob
-from engine.batch.prelabel import (
-    DONE_MARKER,
-    MANIFEST,
-    MediaResult,
-    PrelabelSummary,
-    input_key,
-    prelabel_one,
-    prepare_out,
-    read_manifest,
-    run_prelabel,
-)
-from engine.errors import FramewiseError
-from engine.fileio import atomic_write_json
-from engine.media.fingerprint import media_stem
+from engine.batch.manifest import result_entry, running_entry
+from engine.batch.outputs import out_lock
+from engine.batch.prelabel import MediaResult, PrelabelSummary, plan_prelabel, prelabel_one, prepare_out, run_prelabel
 
 
 def prelabel_setup(job_options: tuple) -> None:
@@ -56,51 +46,35 @@ def prelabel_corpus(
     ``run_one(media, options) -> MediaResult`` defaults to `prelabel_one`; it must be a
     top-level function (workers import it)."""
     run_one = run_one or prelabel_one
-    out = prepare_out(media, options)
-    manifest = read_manifest(out)
-    results: dict[str, MediaResult] = {}
-    keys: dict[str, str | None] = {}
-    todo: list[str] = []
-    skipped = failed_before = 0
+    out = prepare_out(options)
+    with out_lock(out):
+        manifest, plans = plan_prelabel(media, options, out)
+        by_media = {plan.media: plan for plan in plans}
+        results: dict[str, MediaResult] = {plan.media: plan.result for plan in plans if plan.result is not None}
+        for plan in plans:
+            if plan.result is None:
+                manifest.set(plan.name, running_entry(plan))
+            elif plan.record:
+                manifest.set(plan.name, result_entry(plan.result, plan.key))
+        manifest.write(out)
+        todo = [plan.media for plan in plans if plan.result is None]
+        skipped = sum(plan.action == "skip" for plan in plans)
+        failed_before = sum(plan.action == "fail" for plan in plans)
 
-    def record(item: str, result: MediaResult) -> None:
-        results[item] = result
-        manifest["media"][result.stem] = {
-            "media": item, "status": result.status, "key": keys.get(item), "error": result.error,
-            "frames": result.frames, "labels": result.labels, "flagged": result.flagged, "seconds": result.seconds,
-        }
+        def on_outcome(outcome: MediaOutcome) -> None:
+            plan = by_media[outcome.media]
+            result = outcome.result
+            if not isinstance(result, MediaResult):  # the worker died or the task raised
+                result = MediaResult(outcome.media, plan.name, "failed", str(out / plan.name), error=outcome.error,
+                                     seconds=round(outcome.seconds, 3))
+            results[outcome.media] = result
+            manifest.set(plan.name, result_entry(result, plan.key))
+            manifest.write(out)
 
-    for item in media:
-        stem = media_stem(item)
-        try:
-            keys[item] = input_key(item, options)
-        except (FramewiseError, OSError) as exc:
-            keys[item] = None
-            record(item, MediaResult(item, stem, "failed", str(out / stem), error=" ".join(str(exc).split())))
-            failed_before += 1
-            continue
-        entry = manifest["media"].get(stem, {})
-        if entry.get("status") == "done" and entry.get("key") == keys[item] and (out / stem / DONE_MARKER).is_file():
-            skipped += 1
-            results[item] = MediaResult(item, stem, "skipped", str(out / stem), frames=entry.get("frames", 0),
-                                        labels=entry.get("labels", 0), flagged=entry.get("flagged", 0))
-            continue
-        manifest["media"][stem] = {"media": item, "status": "running", "key": keys[item]}
-        todo.append(item)
-    atomic_write_json(out / MANIFEST, manifest)
-
-    def on_outcome(outcome: MediaOutcome) -> None:
-        result = outcome.result
-        if not isinstance(result, MediaResult):  # the worker died or the task raised
-            stem = media_stem(outcome.media)
-            result = MediaResult(outcome.media, stem, "failed", str(out / stem), error=outcome.error,
-                                 seconds=round(outcome.seconds, 3))
-        record(outcome.media, result)
-        atomic_write_json(out / MANIFEST, manifest)
-
-    # The driver draws the progress over the corpus; per-media bars would interleave.
-    job = WorkerJob(task=prelabel_task, options=(run_one, replace(options, progress=False)), setup=prelabel_setup)
-    batch = run_corpus(job, todo, executor, on_outcome=on_outcome, skipped=skipped, progress=progress)
+        # The driver draws the progress over the corpus; per-media bars would interleave.
+        worker_options = replace(options, progress=False, plans=tuple(plans))
+        job = WorkerJob(task=prelabel_task, options=(run_one, worker_options), setup=prelabel_setup)
+        batch = run_corpus(job, todo, executor, on_outcome=on_outcome, skipped=skipped, progress=progress)
     batch = replace(batch, failed=batch.failed + failed_before)
     return PrelabelSummary([results[item] for item in media]), batch
 

@@ -3,13 +3,18 @@
     framewise prelabel MEDIA... (--session S.json | --init-masks DIR) --out DIR
         [--backend B] [--checkpoint P] [--quality Q] [--map index|time] [--preview] [--preview-png N]
 
-Exit status 0 when every media is done (or was done before), 2 when any failed.
+Exit status 0 when every media is done (or was done before); 2 when any failed (a folder
+that is not prelabel's, a malformed manifest entry, a media that cannot be read...: one line
+each, the others go on) or the run could not start (``OUT/manifest.json`` is not a readable
+prelabel manifest: one line on stderr); 3 when another prelabel holds ``OUT`` (one line
+naming the folder and its pid; nothing is written).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 
 # Engine modules are imported inside the handlers, not here: every command module is
@@ -17,6 +22,7 @@ from dataclasses import asdict
 # 0.23 s against 0.05 s for the parser alone), which `framewise --help` would pay.
 
 EXIT_FAILED = 2
+EXIT_BUSY = 3  # another prelabel holds the lock on --out
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pre-label each MEDIA into a project OUT/<media stem>/: replay a prompt session "
         "(its propagations, or, when it has none, propagation forwards from every applied frame), or "
         "propagate DAVIS-style first-frame masks to the end. Resumable: OUT/manifest.json records each "
-        "media; a re-run skips media done with the same inputs and redoes the others.",
+        "media; a re-run skips media done with the same inputs, continues a media whose run was killed "
+        "from its last committed frame, and redoes the others. One run at a time per OUT (a lock); "
+        "prelabel writes only inside OUT, never through a symbolic link, and never into a folder "
+        "OUT/<name> it did not make. Exit status: 0 all done, 2 some media failed or the run could "
+        "not start (e.g. an unreadable manifest), 3 another prelabel is running on OUT.",
     )
     parser.add_argument("media", nargs="+", help="videos, image folders or globs")
     inputs = parser.add_mutually_exclusive_group(required=True)
@@ -86,8 +96,13 @@ def prelabel_command(args: argparse.Namespace) -> int:
     )
     # run_prelabel in process (the default), else a process pool or Ray (engine/batch/corpus.py)
     from engine.batch.corpus import run_with_executor
+    from engine.batch.outputs import BusyError
 
-    summary = run_with_executor(list(args.media), options, args)
+    try:
+        summary = run_with_executor(list(args.media), options, args)
+    except BusyError as exc:
+        print(f"framewise: error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     totals = {status: summary.count(status) for status in ("done", "skipped", "failed")}
     if args.json:
         print(json.dumps({"out": args.out, **totals, "media": [asdict(r) for r in summary.results]}, indent=2))
@@ -98,7 +113,8 @@ def prelabel_command(args: argparse.Namespace) -> int:
                 lines.append(f"{r.stem}: failed: {r.error}")
             else:
                 lines.append(f"{r.stem}: {r.status}: {r.labels} labels on {r.frames} frames, {r.flagged} flagged"
-                             + (f", {r.seconds:.1f} s" if r.status == "done" else ""))
+                             + (f", {r.seconds:.1f} s" if r.status == "done" else "")
+                             + (f", resumed from frame {r.resumed_from}" if r.resumed_from is not None else ""))
         lines.append(f"{totals['done']} done, {totals['skipped']} skipped, {totals['failed']} failed; "
                      f"projects and manifest in {args.out}/")
         print("\n".join(lines))

@@ -178,7 +178,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert all(t["frames"] == 6 for t in tracks)
     assert all(t["mean_iou"] > 0.7 for t in tracks), tracks
     coco = json.loads((out / "coco" / "annotations.json").read_text())
-    assert len(coco["annotations"]) == 18 and len(coco["images"]) == 48
+    assert len(coco["annotations"]) == 18 and len(coco["images"]) == 6  # the 6 labelled frames of 48
     with open_media(out / "video" / "preview.mp4") as preview:
         assert len(preview) == 48
     assert len(list((out / "video").glob("preview_*.png"))) == 4
