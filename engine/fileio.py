@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
+    return atomic_write_chunks(path, (data,))
+
+
+def atomic_write_chunks(path: str | Path, chunks: Iterable[bytes]) -> Path:
+    """`atomic_write_bytes` of the concatenated ``chunks``, written as they come (a large
+    export is streamed, never held whole in memory)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,7 +34,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             os.umask(umask)
             os.fchmod(fd, 0o666 & ~umask)
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                for data in chunks:
+                    handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)

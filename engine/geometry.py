@@ -196,9 +196,10 @@ def mask_to_polygon(
     if min_area > 0:
         crop = remove_speckle(crop, min_area)
     geom = _drop_small(_trace(crop), min_area)
-    exact = polygon_to_mask(polygon_from_shapely(geom), *crop.shape)
     simplified = geom
     tol = float(tolerance)
+    if tol > 0.05:  # (tolerance 0, the importers' exact outline, needs no re-rasterised crop)
+        exact = polygon_to_mask(polygon_from_shapely(geom), *crop.shape)
     while tol > 0.05:
         candidate = _as_multipolygon(_make_valid(geom.simplify(tol, preserve_topology=True)))
         candidate = _drop_small(candidate, min_area)

@@ -27,6 +27,7 @@ class Ontology:
         for entry in classes:
             if not entry.name or not entry.name.strip():
                 raise OntologyError("a class has an empty name")
+            _check_text(entry.name, "class name")
             if entry.name in seen:
                 raise OntologyError(f"duplicate class name {entry.name!r}")
             if entry.shape not in KNOWN_SHAPES:
@@ -37,6 +38,7 @@ class Ontology:
             if not _COLOUR.match(entry.colour):
                 raise OntologyError(f"class {entry.name!r} has colour {entry.colour!r}; use #rrggbb")
             if entry.hotkey is not None:
+                _check_text(entry.hotkey, f"hotkey of class {entry.name!r}")
                 if entry.hotkey in hotkeys:
                     raise OntologyError(
                         f"hotkey {entry.hotkey!r} is used by {hotkeys[entry.hotkey]!r} and {entry.name!r}"
@@ -103,7 +105,7 @@ class Ontology:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise OntologyError(f"{path}: no such ontology file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # (ValueError: not UTF-8 or JSON, an integer of 4300+ digits)
             raise OntologyError(f"{path}: not a readable JSON ontology ({exc})") from exc
         except RecursionError as exc:
             raise OntologyError(f"{path}: not a readable JSON ontology (nested too deeply)") from exc
@@ -113,6 +115,18 @@ class Ontology:
             if str(exc).startswith(str(path)):
                 raise
             raise OntologyError(f"{path}: {exc}") from exc
+
+
+def _check_text(text: str, what: str) -> None:
+    """`OntologyError` for text that cannot be written as UTF-8: a lone surrogate, which a
+    JSON ``\\ud800`` escape can carry, and which the project database would refuse."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise OntologyError(
+            f"{what} {text[:40]!r} holds {text[exc.start]!r}, a lone surrogate that is not a character "
+            "(a broken \\u escape); fix the text"
+        ) from None
 
 
 def default_ontology() -> Ontology:

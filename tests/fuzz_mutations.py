@@ -49,14 +49,17 @@ def byte_step(data: bytes, op: str, a: int, b: int) -> bytes:
 
 
 def _nodes(tree: Any, path: tuple = ()) -> list[tuple]:
-    """Paths (key/index tuples) of every node of a JSON tree, root first."""
-    found = [path]
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            found += _nodes(value, path + (key,))
-    elif isinstance(tree, list):
-        for index, value in enumerate(tree):
-            found += _nodes(value, path + (index,))
+    """Paths (key/index tuples) of every node of a JSON tree, root first (depth first, in
+    order). Iterative: a plan may nest a tree deeper than Python's recursion limit."""
+    found: list[tuple] = []
+    stack = [(tree, path)]
+    while stack:
+        node, where = stack.pop()
+        found.append(where)
+        if isinstance(node, dict):
+            stack.extend((value, where + (key,)) for key, value in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend((value, where + (index,)) for index, value in reversed(list(enumerate(node))))
     return found
 
 
@@ -67,7 +70,7 @@ def json_step(tree: Any, op: str, a: int, b: int, text: str) -> Any:
     nodes = _nodes(tree)
     path = nodes[a % len(nodes)]
     if not path:
-        return POOL[b % len(POOL)] if op == "swap" else tree
+        return json.loads(json.dumps(POOL[b % len(POOL)])) if op == "swap" else tree  # a copy: steps mutate it
     parent = tree
     for key in path[:-1]:
         parent = parent[key]
@@ -80,7 +83,7 @@ def json_step(tree: Any, op: str, a: int, b: int, text: str) -> Any:
         else:
             parent[f"{key}{b % 3 or ''}"] = parent[key]
     elif op == "swap":
-        parent[key] = POOL[b % len(POOL)]
+        parent[key] = json.loads(json.dumps(POOL[b % len(POOL)]))  # a copy, or a later step edits POOL itself
     elif op == "huge":
         parent[key] = HUGE[b % len(HUGE)]
     elif op == "deep":

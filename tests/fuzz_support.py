@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -30,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "sample_media"
 FRAMES = SAMPLES / "frames"
 CASE_DEADLINE_S = 20.0
+MEDIA_MEMORY_MB = 1500
+"""Peak RSS of the media worker above which a case fails: the seeds are small, so only a
+declared size that reached a decoder can take this much."""
 """A parser call that takes longer than this counts as a hang (generous: 2 shared cores)."""
 
 
@@ -312,6 +316,7 @@ def media_worker() -> None:
             result = {"outcome": "error", "type": type(exc).__name__, "message": str(exc)}
         except Exception as exc:  # noqa: BLE001 - reported to the parent as a bug
             result = {"outcome": "bug", "type": type(exc).__name__, "message": str(exc)[:500]}
+        result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
 
@@ -324,7 +329,10 @@ class MediaWorker:
 
     def _start(self) -> subprocess.Popen:
         code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import fuzz_support; fuzz_support.media_worker()"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+        # OpenCV's own pixel limit (also set by `engine`), so a size the header check missed
+        # shows as OpenCV's refusal (`check_media` fails on it) rather than as gigabytes.
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+               "OPENCV_IO_MAX_IMAGE_PIXELS": str(1 << 28)}
         return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
 
@@ -344,7 +352,11 @@ class MediaWorker:
             code = proc.wait(timeout=5)
             self._proc = None
             return {"outcome": "crash", "message": f"worker died with exit status {code}"}
-        return json.loads(line)
+        result = json.loads(line)
+        if result.get("maxrss_mb", 0) > MEDIA_MEMORY_MB:  # peak RSS only grows: start afresh
+            self.close()
+            return {"outcome": "memory", "message": f"worker peak RSS {result['maxrss_mb']} MB > {MEDIA_MEMORY_MB} MB"}
+        return result
 
     def close(self) -> None:
         if self._proc is not None:
@@ -364,13 +376,15 @@ def check_media(worker: MediaWorker, path: Path, *, guard: Path, what: str) -> s
         message = result["message"]
         if "\n" in message or str(path.parent) not in message:
             raise FuzzFailure(f"media: {what}: error is not one line naming the file: {message!r}")
+        if "CV_IO_MAX_IMAGE_PIXELS" in message:
+            raise FuzzFailure(f"media: {what}: a declared size over the limit reached OpenCV's decoder: {message!r}")
     after = {k: v for k, v in listing(guard).items() if not _under(guard / k, path.parent)}
     if after != before:
         raise FuzzFailure(f"media: {what}: wrote outside its folder")
     return outcome
 
 
-from fuzz_mutations import (  # noqa: F401  (re-exported: one import for the tests)
+from fuzz_mutations import (  # noqa: F401, E402  (re-exported: one import for the tests)
     BYTE_OPS,
     OPS,
     apply_plan,

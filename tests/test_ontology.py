@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from engine.cli.main import main
 from engine.errors import OntologyError
 from engine.ontology import Ontology, default_ontology
 from engine.types import LabelClass
@@ -53,3 +54,38 @@ def test_unreadable_file_names_the_path(tmp_path):
 def test_duplicate_hotkeys_are_refused():
     with pytest.raises(OntologyError, match="hotkey '1'"):
         Ontology([LabelClass("a", "polygon", hotkey="1"), LabelClass("b", "polygon", hotkey="1")])
+
+
+@pytest.mark.parametrize("field", ["name", "hotkey"])
+def test_lone_surrogates_are_refused_before_they_reach_the_project(tmp_path, field):
+    """A JSON "\\ud800" escape made the project's first write raise UnicodeEncodeError."""
+    entry = {"name": "car", "shape": "polygon", field: "x\ud800"}
+    with pytest.raises(OntologyError, match="lone surrogate"):
+        Ontology.from_json([entry])
+    path = tmp_path / "ontology.json"
+    path.write_text(json.dumps([entry]))  # ASCII, the surrogate as an escape
+    with pytest.raises(OntologyError) as info:
+        Ontology.load(path)
+    assert str(info.value).startswith(f"{path}: ") and "\n" not in str(info.value)
+
+
+def test_an_ontology_file_with_a_lone_surrogate_is_one_line_through_the_cli(capsys, tmp_path):
+    ontology = tmp_path / "ontology.json"
+    ontology.write_text(json.dumps([{"name": "\udc00", "shape": "bounding_box"}]))
+    coco = tmp_path / "ann.json"
+    coco.write_text(json.dumps({"images": [], "categories": [{"id": 1, "name": "car"}], "annotations": []}))
+    code = main(["import", str(tmp_path / "project"), "--format", "coco", str(coco), "--ontology", str(ontology)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.splitlines() == [f"framewise: error: {ontology}: class name '\\udc00' "
+                                                           "holds '\\udc00', a lone surrogate that is not a "
+                                                           "character (a broken \\u escape); fix the text"]
+    assert not (tmp_path / "project").exists()
+
+
+def test_integers_of_thousands_of_digits_are_a_readable_error(tmp_path):
+    """json.loads raises a plain ValueError (not JSONDecodeError) past 4300 digits."""
+    path = tmp_path / "ontology.json"
+    path.write_text('[{"name": "a", "shape": "polygon", "hotkey": ' + "1" * 5000 + "}]")
+    with pytest.raises(OntologyError, match="not a readable JSON ontology"):
+        Ontology.load(path)
+

@@ -44,6 +44,7 @@ class App:
         self.dialog: ErrorDialog | None = None  # the last error dialog shown
         self.error: str | None = None
         self._goto_target: int | None = None
+        self.media_note = ""  # the open media's warnings, kept on the status line
         self._playing = False
         self._play_id: str | None = None
         root.title(f"{title} — {editor.media_name}")
@@ -55,6 +56,7 @@ class App:
         root.report_callback_exception = self._callback_error
         bind_shortcuts(self)
         self.propagation = PropagationMonitor(self)
+        self._read_media_note()
         self.run(lambda: None, "loading…")
 
     # -- layout -----------------------------------------------------------------------
@@ -148,7 +150,7 @@ class App:
         sam = "SAM on" if state.sam_mode else "SAM off"
         self.status.set(
             f"frame {state.frame_index + 1}/{state.frame_count} · {seconds:.2f} s · {state.class_name} · {sam}"
-            f"{candidate} · backend {state.backend} · {state.cache}"
+            f"{candidate} · backend {state.backend} · {state.cache}" + (f" · {self.media_note}" if self.media_note else "")
         )
 
     def _place_panel(self) -> None:
@@ -325,10 +327,22 @@ class App:
 
     def open_media(self, path: str) -> None:
         """Switch to another media of the project; on failure the current one stays open."""
-        self.run(lambda: self.editor.open(path), "opening…",
-                 then=lambda _: self.root.title(f"framewise — {self.editor.media_name}"))
+        def opened(_: Any) -> None:
+            self.root.title(f"framewise — {self.editor.media_name}")
+            self._read_media_note()
+
+        self.run(lambda: self.editor.open(path), "opening…", then=opened)
+
+    def _read_media_note(self) -> None:
+        """Keep the open media's warnings (a video cut near its end) for the status line."""
+        try:
+            warnings = tuple(getattr(self.editor.source, "warnings", ()))
+        except FramewiseError:  # no media open
+            warnings = ()
+        # "<path>: file looks truncated: declares …": the path is in the title bar already.
+        self.media_note = " · ".join(f"⚠ {w.split(': ', 1)[-1]}" for w in warnings)
 
     def export(self, fmt: str, folder: str) -> None:
         """Export the project's labels (runs on the editor thread; a project store is needed)."""
         self.run(lambda: export_labels(self.editor, fmt, folder), f"exporting {fmt}…",
-                 then=lambda path: self.status.set(f"exported {fmt} to {path}"))
+                 then=lambda paths: self.status.set(f"exported {fmt}: {len(paths)} files to {folder}"))

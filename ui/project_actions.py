@@ -6,14 +6,18 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ExportError
+from engine.formats.outdir import export_staged
 from engine.formats.project_io import dataset_from_project
 from engine.formats.writers import export_dataset
 
 
-def export_labels(editor: Any, fmt: str, folder: str | Path) -> Path:
-    """Export the open project's labels in ``fmt`` (coco, yolo, cvat-video, mot, davis) to ``folder``."""
+def export_labels(editor: Any, fmt: str, folder: str | Path) -> list[Path]:
+    """Export the open project's labels in ``fmt`` (coco, yolo, cvat-video, mot, davis) to
+    ``folder`` as `framewise export` does: limits checked first, files staged and moved in
+    without following a link below ``folder``, nothing left behind when refused. The files."""
     store = editor.store
     if not hasattr(store, "integrity_check"):
         raise ExportError("exporting needs a project: start the editor with --project DIR")
-    export_dataset(dataset_from_project(store), fmt, folder)
-    return Path(folder)
+    dataset = dataset_from_project(store)
+    dataset.check()
+    return export_staged(lambda staging: export_dataset(dataset, fmt, staging), Path(folder))

@@ -44,7 +44,10 @@ def info(args: argparse.Namespace) -> int:
             "width": width,
             "height": height,
             "duration_s": float(source.timestamps[-1]) if len(source) else 0.0,
+            "warnings": list(source.warnings),
         }
+    for warning in source.warnings:  # a video cut near its end opens, but says so
+        print(f"framewise: warning: {warning}", file=sys.stderr)
     text = (
         f"{result['path']}: {result['kind']} ({result['decoder']}), {result['frames']} frames, "
         f"{width}×{height}, {result['fps']:.3f} fps, {result['duration_s']:.2f} s"

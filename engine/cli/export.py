@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a project's labels as COCO, YOLO, CVAT for video, MOTChallenge or DAVIS",
         description="Write a project's labels in an annotation format under --out: coco "
         "(annotations.json), yolo (data.yaml, labels/), cvat-video (<media>.xml), mot "
-        "(<media>/gt/gt.txt) or davis (<media>/<frame>.png). Frames themselves are not written.",
+        "(<media>/gt/gt.txt) or davis (<media>/<frame>.png); per-frame files only for labelled frames. "
+        "Frames themselves are not written. The project is only read, and nothing is written through "
+        "a symbolic link below --out.",
     )
     export.add_argument("project", help="project folder")
     export.add_argument("--format", required=True, choices=FORMATS, dest="export_format")
@@ -57,15 +59,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def export_command(args: argparse.Namespace) -> int:
+    from engine.errors import ExportError
     from engine.formats import dataset_from_project, export_dataset
+    from engine.formats.outdir import export_staged
     from engine.project import Project
 
-    with Project.open(args.project, read_only_ok=True) as project:
+    # Read-only: an export never changes the project file (an older schema is migrated in memory).
+    with Project.open(args.project, read_only=True) as project:
         dataset = dataset_from_project(project)
+        where = project.path
     if args.media:
         dataset = dataset.select(args.media)
+    try:
+        dataset.check()  # the limits too: a project may come from an older version or be crafted
+    except ExportError as exc:
+        raise ExportError(f"{where}: cannot export: {exc}") from exc
     out = Path(args.out)
-    paths = _export_staged(lambda folder: export_dataset(dataset, args.export_format, folder), out)
+    paths = export_staged(lambda folder: export_dataset(dataset, args.export_format, folder), out)
     result = {
         "format": args.export_format,
         "out": str(out),
@@ -110,41 +120,3 @@ def import_command(args: argparse.Namespace) -> int:
             f"{summary.media_added} media added, {len(summary.remapped_objects)} objects given new ids"
         )
     return 0
-
-
-def _export_staged(write, out: Path) -> list[Path]:
-    """Run ``write(folder)`` into a hidden staging folder inside ``out``, then move its files
-    into place: a failed export leaves ``out`` as it was, and removes ``out`` (and the
-    parents) when this command created it."""
-    import os
-    import shutil
-    import tempfile
-
-    from engine.errors import ExportError
-    from engine.project.folder import missing_folders
-
-    made = missing_folders(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".framewise-export-", dir=out))
-    except OSError as exc:
-        if made:
-            shutil.rmtree(made[0], ignore_errors=True)
-        raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from exc
-    try:
-        paths = []
-        for path in write(staging):
-            target = out / path.relative_to(staging)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, target)
-            except OSError as exc:
-                raise ExportError(f"{target}: cannot write ({exc.strerror or exc})") from exc
-            paths.append(target)
-        return paths
-    except BaseException:
-        if made:  # made[0] did not exist before this command
-            shutil.rmtree(made[0], ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -1,9 +1,14 @@
-"""`to_coco`: a `Dataset` as a COCO instances dictionary (pure; `writers.write_coco` saves it).
+"""`to_coco`: a `Dataset` as a COCO instances dictionary (pure), and `coco_json_chunks`, the
+same as compact JSON text in pieces (`writers.write_coco` streams them to the file, so
+memory follows the labels, not the frame count).
 
 Layout:
-- ``images``: one per frame of every media, ids from 1 in (media, frame) order;
-  ``file_name`` is ``<media stem>/<frame:06d>.jpg`` for videos and
-  ``<media stem>/<real file name>`` for image folders (the frames themselves are not
+- ``images``: ids from 1 in (media, frame) order; for a video, one per frame that holds an
+  exported label (a partly labelled 10-hour video does not list a million unlabelled
+  frames: its ``videos`` entry keeps the frame count); for an image folder, one per image
+  of the folder, labelled or not (the images exist, and COCO reads an image without
+  annotations as a negative). ``file_name`` is ``<media stem>/<frame:06d>.jpg`` for videos
+  and ``<media stem>/<real file name>`` for image folders (the frames themselves are not
   written); extra fields ``video`` (the media name) and ``frame_index``.
 - ``videos`` (extra): per media name, width, height, frames, fps, fingerprint, so an
   import restores the media exactly (per-frame timestamps are not carried).
@@ -24,6 +29,10 @@ Labels with an empty shape (no polygon parts, a box without area) are left out.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from engine.formats.dataset import Dataset, frame_file_name
 from engine.formats.rle import mask_to_rle, rle_area
 from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, rounded
@@ -33,10 +42,52 @@ from engine.types import Box, Label, MediaInfo, Polygon
 FORMAT_INFO = {"description": "framewise export", "version": "1.0"}
 
 
-def to_coco(dataset: Dataset) -> dict:
-    """The COCO dictionary of ``dataset`` (raises `ExportError` when it is inconsistent)."""
+@dataclass
+class CocoParts:
+    """A COCO file in the order it is written; images and annotations are made on demand.
+
+    head: ``info``, ``licenses``, ``categories`` and ``videos``.
+    frames: (media, frame index) of each image, in image id order (id = position + 1).
+    labels: the labels with a shape, in annotation order.
+    objects: the ``objects`` entries, or None when no object is named.
+    """
+
+    dataset: Dataset
+    head: dict
+    category_ids: dict[str, int]
+    frames: list[tuple[MediaInfo, int]]
+    labels: list[Label]
+    objects: list[dict] | None
+
+    def images(self) -> Iterator[dict]:
+        stems = self.dataset.stems()
+        for position, (info, frame_index) in enumerate(self.frames):
+            yield {
+                "id": position + 1,
+                "file_name": frame_file_name(info, frame_index, stems[info.name]),
+                "width": info.width,
+                "height": info.height,
+                "video": info.name,
+                "frame_index": frame_index,
+            }
+
+    def annotations(self) -> Iterator[dict]:
+        image_ids = {(info.name, frame_index): k + 1 for k, (info, frame_index) in enumerate(self.frames)}
+        media = {info.name: info for info in self.dataset.media}
+        for position, label in enumerate(self.labels):
+            annotation = {
+                "id": position + 1,
+                "image_id": image_ids[(label.media, label.frame_index)],
+                "category_id": self.category_ids[label.class_name],
+            }
+            annotation.update(_geometry(quantise(label.shape), media[label.media]))
+            annotation.update(_label_fields(label))
+            yield annotation
+
+
+def coco_parts(dataset: Dataset) -> CocoParts:
+    """The parts of the COCO file of ``dataset`` (raises `ExportError` when it is inconsistent)."""
     dataset.check()
-    stems = dataset.stems()
     categories = []
     category_ids: dict[str, int] = {}
     for index, entry in enumerate(dataset.ontology, start=1):
@@ -51,59 +102,67 @@ def to_coco(dataset: Dataset) -> dict:
                 "hotkey": entry.hotkey,
             }
         )
-    images: list[dict] = []
-    videos: list[dict] = []
-    image_ids: dict[tuple[str, int], int] = {}
-    for info in dataset.media:
-        videos.append(
-            {
-                "name": info.name,
-                "width": info.width,
-                "height": info.height,
-                "frames": info.frames,
-                "fps": info.fps,
-                "fingerprint": info.fingerprint,
-            }
-        )
-        for frame_index in range(info.frames):
-            image_id = len(images) + 1
-            image_ids[(info.name, frame_index)] = image_id
-            images.append(
-                {
-                    "id": image_id,
-                    "file_name": frame_file_name(info, frame_index, stems[info.name]),
-                    "width": info.width,
-                    "height": info.height,
-                    "video": info.name,
-                    "frame_index": frame_index,
-                }
-            )
-    media = {info.name: info for info in dataset.media}
-    annotations: list[dict] = []
-    for label in dataset.sorted_labels():
-        if is_empty(label.shape):
-            continue
-        annotation = {
-            "id": len(annotations) + 1,
-            "image_id": image_ids[(label.media, label.frame_index)],
-            "category_id": category_ids[label.class_name],
+    videos = [
+        {
+            "name": info.name,
+            "width": info.width,
+            "height": info.height,
+            "frames": info.frames,
+            "fps": info.fps,
+            "fingerprint": info.fingerprint,
         }
-        annotation.update(_geometry(quantise(label.shape), media[label.media]))
-        annotation.update(_label_fields(label))
-        annotations.append(annotation)
-    result = {
-        "info": dict(FORMAT_INFO),
-        "licenses": [],
-        "categories": categories,
-        "videos": videos,
-        "images": images,
-        "annotations": annotations,
-    }
+        for info in dataset.media
+    ]
+    labels = [label for label in dataset.sorted_labels() if not is_empty(label.shape)]
+    labelled: dict[str, set[int]] = {}
+    for label in labels:
+        labelled.setdefault(label.media, set()).add(label.frame_index)
+    frames = []
+    for info in dataset.media:
+        indexes = labelled.get(info.name, set())
+        named = min(len(info.frame_names), info.frames)  # an image folder: every image
+        frames += [(info, k) for k in sorted(indexes.union(range(named)) if named else indexes)]
+    objects = None
     if dataset.object_names:
         order = {info.name: index for index, info in enumerate(dataset.media)}
-        named = sorted(dataset.object_names.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0][1]))
-        result["objects"] = [{"video": media, "id": object_id, "name": name} for (media, object_id), name in named]
+        named_objects = sorted(
+            dataset.object_names.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0][1])
+        )
+        objects = [{"video": media, "id": object_id, "name": name} for (media, object_id), name in named_objects]
+    head = {"info": dict(FORMAT_INFO), "licenses": [], "categories": categories, "videos": videos}
+    return CocoParts(dataset, head, category_ids, frames, labels, objects)
+
+
+def to_coco(dataset: Dataset) -> dict:
+    """The COCO dictionary of ``dataset`` (raises `ExportError` when it is inconsistent)."""
+    parts = coco_parts(dataset)
+    result = {**parts.head, "images": list(parts.images()), "annotations": list(parts.annotations())}
+    if parts.objects is not None:
+        result["objects"] = parts.objects
     return result
+
+
+def coco_json_chunks(dataset: Dataset) -> Iterator[str]:
+    """The compact JSON text of `to_coco` (same characters, ending in a newline), in pieces:
+    one image or annotation at a time, so the whole file never sits in memory. An
+    inconsistent dataset is refused by this call, before the first piece."""
+    return _chunks(coco_parts(dataset))
+
+
+def _chunks(parts: CocoParts) -> Iterator[str]:
+    yield _dump(parts.head)[:-1]  # (without its closing brace)
+    for key, items in (("images", parts.images()), ("annotations", parts.annotations())):
+        yield f',"{key}":['
+        for position, item in enumerate(items):
+            yield ("," if position else "") + _dump(item)
+        yield "]"
+    if parts.objects is not None:
+        yield ',"objects":' + _dump(parts.objects)
+    yield "}\n"
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _geometry(shape: Box | Polygon, info: MediaInfo) -> dict:

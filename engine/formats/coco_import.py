@@ -11,8 +11,11 @@ and plain COCO files too:
 - annotations without ``track_id`` become one object each.
 Shapes: polygon lists -> one part per list (holes cannot be expressed that way); RLE ->
 the exact traced outline of its mask (`mask_to_polygon` with tolerance 0); for
-``bounding_box`` classes, and annotations without segmentation, the ``bbox``.
-Every malformed field raises `SessionFormatError` naming the file and the field.
+``bounding_box`` classes, and annotations without segmentation, the ``bbox``. Coordinates
+are clamped into their image (`clip_to_frame`); a shape wholly outside it is refused.
+Every malformed field raises `SessionFormatError` naming the file and the field; every
+number and text must also fit the project (`engine.formats.inputs`: ids within 64 bits,
+frames and frame sizes within `engine.limits`, text encodable as UTF-8).
 """
 
 from __future__ import annotations
@@ -25,10 +28,22 @@ import numpy as np
 
 from engine.errors import OntologyError, SessionFormatError
 from engine.formats.dataset import Dataset
-from engine.formats.inputs import MAX_IMPORT_BYTES, JsonFields, inside, media_name, read_capped, safe_relative
+from engine.formats.inputs import (
+    MAX_IMPORT_BYTES,
+    JsonFields,
+    check_frame_size,
+    check_frames,
+    check_id,
+    content_key,
+    inside,
+    media_name,
+    read_capped,
+    safe_relative,
+)
 from engine.formats.rle import RLEError, rle_to_mask
+from engine.formats.shapes import clip_to_frame
 from engine.geometry import mask_to_polygon
-from engine.limits import MAX_FRAMES
+from engine.limits import MAX_FRAMES, MAX_ID
 from engine.media.images import natural_sort_key
 from engine.ontology import Ontology
 from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
@@ -40,11 +55,13 @@ def import_coco(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Datas
     raw = read_capped(path, max_bytes)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or an integer of over 4300 digits
         raise SessionFormatError(f"{path}: not a UTF-8 JSON file ({exc})") from exc
     except RecursionError as exc:
         raise SessionFormatError(f"{path}: JSON nested too deeply") from exc
-    return from_coco(data, source=str(path), root=path.parent)
+    dataset = from_coco(data, source=str(path), root=path.parent)
+    dataset.source_key = content_key(raw)
+    return dataset
 
 
 
@@ -93,6 +110,8 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
         media_name, frame_index = place[ann.image_id]
         class_name = category_by_id[ann.category_id]["name"]
         if ann.track_id is None:
+            if next_id > MAX_ID:
+                raise top.fail(f"{ann.where}.track_id", f"missing, and no object id is left above the others (max {MAX_ID})")
             object_id, next_id = next_id, next_id + 1
         else:
             object_id = ann.track_id
@@ -103,7 +122,9 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
             )
         seen[key] = ann.where
         image = by_id[ann.image_id]
-        shape = _shape(top, ann, ontology[class_name].shape, image)
+        shape = clip_to_frame(_shape(top, ann, ontology[class_name].shape, image), image.width, image.height)
+        if shape is None:
+            raise top.fail(ann.where, f"the shape lies wholly outside its {image.width}x{image.height} image")
         labels.append(
             Label(
                 object_id=object_id,
@@ -135,10 +156,11 @@ def _read_image(top: JsonFields, item: object, where: str) -> _Image:
     height = top.get(item, "height", where, int)
     if width <= 0 or height <= 0:
         raise top.fail(f"{where}.width", f"image size {width}x{height} must be positive")
+    check_frame_size(width, height, f"{top.source}: {where}.width")
     video = top.get(item, "video", where, str, required=False)
     frame_index = top.get(item, "frame_index", where, int, required=video is not None)
-    if frame_index is not None and frame_index < 0:
-        raise top.fail(f"{where}.frame_index", f"negative frame index {frame_index}")
+    if frame_index is not None:
+        check_id(frame_index, f"{top.source}: {where}.frame_index", high=MAX_FRAMES - 1)
     if video is not None:
         video = media_name(video, where=f"{top.source}: {where}.video")
     return _Image(image_id, file_name, width, height, video, frame_index)
@@ -193,6 +215,8 @@ def _read_annotation(
     track_id = top.get(item, "track_id", where, int, required=False)
     if track_id is not None and track_id < 1:
         raise top.fail(f"{where}.track_id", f"object ids start at 1, got {track_id}")
+    if track_id is not None:
+        check_id(track_id, f"{top.source}: {where}.track_id", low=1)
     score = top.number(item.get("score", 1.0), f"{where}.score")
     text = top.get(item, "source", where, str, required=False, default=LabelSource.MANUAL.value)
     try:
@@ -201,12 +225,9 @@ def _read_annotation(
         raise top.fail(f"{where}.source", f"unknown source {text!r}; known: {', '.join(LabelSource)}") from None
     confirmed = top.get(item, "confirmed", where, bool, required=False, default=True)
     review = top.get(item, "review", where, bool, required=False, default=False)
-    attributes = top.get(item, "attributes", where, dict, required=False, default={})
-    for key, value in attributes.items():
-        if not isinstance(value, str):
-            raise top.fail(f"{where}.attributes.{key}", f"expected a string, got {type(value).__name__}")
+    attributes = top.text_map(item, "attributes", where)
     return _Annotation(
-        where, image_id, category_id, segmentation, bbox, track_id, score, source, confirmed, review, dict(attributes)
+        where, image_id, category_id, segmentation, bbox, track_id, score, source, confirmed, review, attributes
     )
 
 
@@ -243,6 +264,8 @@ def _media(
             for key in ("width", "height", "frames"):
                 if top.get(item, key, where, int) <= 0:
                     raise top.fail(f"{where}.{key}", "must be positive")
+            check_frame_size(item["width"], item["height"], f"{top.source}: {where}.width")
+            check_frames(item["frames"], f"{top.source}: {where}.frames")
             top.number(item.get("fps", 0.0), f"{where}.fps")
             top.get(item, "fingerprint", where, str, required=False)
             declared[name] = item
@@ -325,6 +348,9 @@ def _shape(top: JsonFields, ann: _Annotation, class_shape: ShapeType, image: _Im
         return _bbox(top, ann)
     where = f"{ann.where}.segmentation"
     if isinstance(segmentation, dict):
+        size = segmentation.get("size")
+        if isinstance(size, list) and len(size) == 2 and size != [image.height, image.width]:  # before allocating
+            raise top.fail(f"{where}.size", f"{str(size)[:80]} is not the image's [{image.height}, {image.width}]")
         try:
             mask = rle_to_mask(segmentation)
         except RLEError as exc:

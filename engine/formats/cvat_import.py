@@ -10,7 +10,10 @@ attributes when present; otherwise from the file: ``keyframe="0"`` elements (CVA
 interpolated frames) are unconfirmed with source ``interpolated``, keyframes confirmed
 with the track's source mapped (manual/file -> manual, auto -> propagated, else sam).
 Other attributes become the label's attributes. Only ``box`` and ``polygon`` elements are
-supported; anything else in a track raises `SessionFormatError`.
+supported; anything else in a track raises `SessionFormatError`. Coordinates must be finite
+and are clamped into the frame, as CVAT clips shapes to the frame (`clip_to_frame`); a
+shape wholly outside it is refused. ``size`` and the frame size must be within
+`engine.limits`, track ids within 64 bits, text encodable as UTF-8.
 """
 
 from __future__ import annotations
@@ -22,7 +25,18 @@ import numpy as np
 
 from engine.errors import OntologyError, SessionFormatError
 from engine.formats.dataset import Dataset
-from engine.formats.inputs import MAX_IMPORT_BYTES, media_name, read_capped
+from engine.formats.inputs import (
+    MAX_IMPORT_BYTES,
+    check_frame_size,
+    check_frames,
+    check_id,
+    check_text,
+    content_key,
+    media_name,
+    read_capped,
+)
+from engine.formats.shapes import clip_to_frame
+from engine.limits import MAX_ID
 from engine.ontology import Ontology
 from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
 
@@ -35,7 +49,10 @@ _TRACK_SOURCES = {"manual": LabelSource.MANUAL, "file": LabelSource.MANUAL, "aut
 def import_cvat_video(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Dataset:
     """Read a CVAT for video 1.1 XML file (at most ``max_bytes``) as a `Dataset`."""
     path = Path(path)
-    return from_cvat_video(read_capped(path, max_bytes), source=str(path))
+    raw = read_capped(path, max_bytes)
+    dataset = from_cvat_video(raw, source=str(path))
+    dataset.source_key = content_key(raw)
+    return dataset
 
 
 def parse_xml(data: bytes, source: str):
@@ -68,8 +85,8 @@ def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
     seen_ids: set[int] = set()
     for index, track in enumerate(tracks):
         where = f"track[{index}]"
-        track_id = _int(track.get("id"), f"{where}@id", source)
-        if track_id < 0 or track_id + 1 in seen_ids:
+        track_id = check_id(_int(track.get("id"), f"{where}@id", source), f"{source}: {where}@id", high=MAX_ID - 1)
+        if track_id + 1 in seen_ids:
             raise SessionFormatError(f"{source}: {where}@id: invalid or duplicate track id {track_id}")
         seen_ids.add(track_id + 1)
         class_name = track.get("label")
@@ -89,11 +106,16 @@ def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
             frames.add(frame)
             shape = _shape(child, element_where, source)
             if _flag(child.get("outside", "0"), f"{element_where}@outside", source):
-                continue
+                continue  # (an object that left the frame: its marker may lie wholly outside)
+            clipped = clip_to_frame(shape, info.width, info.height)
+            if clipped is None:
+                raise SessionFormatError(
+                    f"{source}: {element_where}: the shape lies wholly outside the {info.width}x{info.height} frame"
+                )
             keyframe = _flag(child.get("keyframe", "1"), f"{element_where}@keyframe", source)
             fields = _fields(child, element_where, source, keyframe, default_source)
             labels.append(
-                Label(track_id + 1, frame, class_name, shape, media=info.name, **fields)
+                Label(track_id + 1, frame, class_name, clipped, media=info.name, **fields)
             )
     return Dataset(ontology, [info], labels)
 
@@ -144,6 +166,8 @@ def _media(task, source: str, meta=None) -> MediaInfo:
     height = _int(_text(task, "original_size/height", source), "meta/task/original_size/height", source)
     if frames <= 0 or width <= 0 or height <= 0:
         raise SessionFormatError(f"{source}: meta/task: size {frames} and frame size {width}x{height} must be positive")
+    check_frames(frames, f"{source}: meta/task/size")
+    check_frame_size(width, height, f"{source}: meta/task/original_size")
     return MediaInfo(name=name, fingerprint="", width=width, height=height, frames=frames, fps=0.0)
 
 
@@ -202,7 +226,9 @@ def _fields(element, where: str, source: str, keyframe: bool, default_source: La
         name = attribute.get("name")
         if not name:
             raise SessionFormatError(f"{source}: {where}/attribute: missing name")
-        values[name] = attribute.text or ""
+        values[check_text(name, f"{source}: {where}/attribute@name")] = check_text(
+            attribute.text or "", f"{source}: {where}/attribute[{name}]"
+        )
     text = values.pop("source", None)
     if text is None:
         label_source = default_source if keyframe else LabelSource.INTERPOLATED

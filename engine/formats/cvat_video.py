@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 from engine.errors import ExportError
 from engine.formats.dataset import Dataset
@@ -34,21 +35,45 @@ CVAT_TYPES = {ShapeType.BOUNDING_BOX: "bbox", ShapeType.POLYGON: "polygon", Shap
 
 def to_cvat_video(dataset: Dataset, media_name: str) -> str:
     """CVAT for video 1.1 XML text of one media's labels."""
-    dataset.check()
+    return "".join(cvat_video_chunks(dataset, media_name))
+
+
+def cvat_video_chunks(dataset: Dataset, media_name: str, *, checked: bool = False) -> Iterator[str]:
+    """The text of `to_cvat_video` in pieces, one track at a time (``checked``: the caller
+    already ran ``dataset.check()``). Everything that can be refused is refused by this call,
+    before the first piece."""
+    if not checked:
+        dataset.check()
     info = dataset.media_named(media_name)
     labels = [label for label in dataset.labels_of(info.name) if not is_empty(label.shape)]
     extra = _extra_attributes(labels)
+    tracks: dict[int, list[Label]] = {}
+    for label in labels:
+        tracks.setdefault(label.object_id, []).append(label)
+    for object_id, track_labels in tracks.items():
+        _check_track(object_id, track_labels, info)
+    return _chunks(dataset, info, tracks, extra)
+
+
+def _chunks(
+    dataset: Dataset, info: MediaInfo, tracks: dict[int, list[Label]], extra: dict[str, list[str]]
+) -> Iterator[str]:
     root = ET.Element("annotations")
     ET.SubElement(root, "version").text = "1.1"
     meta = ET.SubElement(root, "meta")
     meta.append(_task(dataset, info, extra))
-    tracks: dict[int, list[Label]] = {}
-    for label in labels:
-        tracks.setdefault(label.object_id, []).append(label)
-    for object_id in sorted(tracks):
-        root.append(_track(object_id, tracks[object_id], info, extra))
     ET.indent(root, space="  ")
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    if tracks:
+        meta.tail = "\n  "  # (as if the tracks were in the tree: ET.indent's layout)
+    head = ET.tostring(root, encoding="unicode")
+    yield '<?xml version="1.0" encoding="utf-8"?>\n' + head.removesuffix("</annotations>")
+    order = sorted(tracks)
+    for position, object_id in enumerate(order):
+        track = _track(object_id, tracks[object_id], info, extra)
+        ET.indent(track, space="  ", level=1)
+        track.tail = "\n  " if position + 1 < len(order) else "\n"
+        yield ET.tostring(track, encoding="unicode")
+    yield "</annotations>\n"
 
 
 def _extra_attributes(labels: list[Label]) -> dict[str, list[str]]:
@@ -109,13 +134,16 @@ def _declare(parent: ET.Element, name: str, input_type: str, default: str, value
     ET.SubElement(attribute, "values").text = values
 
 
-def _track(object_id: int, labels: list[Label], info: MediaInfo, extra: dict[str, list[str]]) -> ET.Element:
+def _check_track(object_id: int, labels: list[Label], info: MediaInfo) -> None:
     classes = {label.class_name for label in labels}
     kinds = {type(label.shape) for label in labels}
     if len(classes) > 1:
         raise ExportError(f"object {object_id} in {info.name!r} has classes {sorted(classes)}; a CVAT track has one")
     if len(kinds) > 1:
         raise ExportError(f"object {object_id} in {info.name!r} mixes boxes and polygons; a CVAT track has one kind")
+
+
+def _track(object_id: int, labels: list[Label], info: MediaInfo, extra: dict[str, list[str]]) -> ET.Element:
     sources = {label.source for label in labels}
     track = ET.Element(
         "track",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.errors import ExportError
+from engine.limits import MAX_FRAME_PIXELS, MAX_FRAMES, MAX_ID
 from engine.media.fingerprint import media_stem
 from engine.ontology import Ontology
 from engine.types import Label, MediaInfo
@@ -22,12 +23,16 @@ class Dataset:
     media: the media in export order; ``MediaInfo.name`` is the key `Label.media` uses.
     labels: any order; exporters sort by (media order, frame_index, object_id).
     object_names: optional display names by (media name, object id).
+    source_key: for a dataset read from a file, the file's `engine.formats.inputs.content_key`:
+        a project remembers which objects that file brought, so importing it again replaces
+        them (`engine.formats.project_io.dataset_to_project`); "" otherwise.
     """
 
     ontology: Ontology
     media: list[MediaInfo]
     labels: list[Label]
     object_names: dict[tuple[str, int], str] = field(default_factory=dict)
+    source_key: str = ""
 
     def media_named(self, name: str) -> MediaInfo:
         """The media called ``name`` (or whose export stem is ``name``); `ExportError` if none."""
@@ -76,14 +81,18 @@ class Dataset:
         )
 
     def check(self) -> None:
-        """Raise `ExportError` for labels an export cannot place.
+        """Raise `ExportError` for media or labels an export cannot place.
 
-        Unknown media or class, a frame outside the media, an object id below 1, or two
-        labels for the same (media, frame, object).
+        A media whose frame size or frame count is outside `engine.limits` (a project from an
+        older version or a crafted database can declare one: exports allocate a frame and
+        name frames by index); unknown media or class, a frame outside the media, an object
+        id outside 1..`MAX_ID`, or two labels for the same (media, frame, object).
         """
         media = {info.name: info for info in self.media}
         if len(media) != len(self.media):
             raise ExportError("the dataset lists a media name twice")
+        for entry in self.media:
+            check_media_limits(entry)
         seen: set[tuple[str, int, int]] = set()
         for label in self.labels:
             where = f"label of object {label.object_id} on frame {label.frame_index} of {label.media!r}"
@@ -94,12 +103,25 @@ class Dataset:
                 raise ExportError(f"{where}: class {label.class_name!r} is not in the ontology")
             if not 0 <= label.frame_index < info.frames:
                 raise ExportError(f"{where}: frame outside 0..{info.frames - 1}")
-            if label.object_id < 1:
-                raise ExportError(f"{where}: object ids start at 1")
+            if not 1 <= label.object_id <= MAX_ID:
+                raise ExportError(f"{where}: object ids are 1..{MAX_ID}")
             key = (label.media, label.frame_index, label.object_id)
             if key in seen:
                 raise ExportError(f"{where}: two labels for the same object and frame")
             seen.add(key)
+
+
+def check_media_limits(info: MediaInfo) -> None:
+    """`ExportError` for a media whose declared frame size or frame count breaks `engine.limits`."""
+    where = f"media {info.name!r}"
+    fix = "the project was altered outside framewise or made by an older version (export the other media with --media)"
+    if not (1 <= info.width and 1 <= info.height and info.width * info.height <= MAX_FRAME_PIXELS):
+        raise ExportError(
+            f"{where} declares frames of {info.width}x{info.height} pixels, outside 1..{MAX_FRAME_PIXELS} "
+            f"pixels a frame; {fix}"
+        )
+    if not 1 <= info.frames <= MAX_FRAMES:
+        raise ExportError(f"{where} declares {info.frames} frames, outside 1..{MAX_FRAMES}; {fix}")
 
 
 @dataclass(frozen=True)

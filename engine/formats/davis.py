@@ -1,8 +1,12 @@
 """`to_davis`: a `Dataset` as DAVIS-style indexed masks (pure; `writers.write_davis` saves PNGs).
 
-For every media with at least one label, one ``<media stem>/<frame:05d>.png`` per frame
-(frames without labels are all background), each an 8-bit palette PNG whose pixel value is
-the object id (0 = background) with the DAVIS palette (the PASCAL VOC colour map). Shapes
+One ``<media stem>/<frame:05d>.png`` per frame that holds a label, an 8-bit palette PNG
+whose pixel value is the object id (0 = background) with the DAVIS palette (the PASCAL VOC
+colour map). Frames without labels get **no** PNG: the export's work and size follow the
+labels, not the frame count (a partly labelled 10-hour video does not become a million
+blank PNGs); a tool that wants a mask for every frame of a sequence reads a missing one as
+all background (frame 0 is written whenever it is labelled, as ``--init-masks`` and the
+DAVIS semi-supervised protocol need). Shapes
 are rasterised by pixel-centre sampling, boxes filled; where objects overlap the higher
 object id is painted last and wins. Object ids above 255 do not fit and raise `ExportError`.
 """
@@ -35,7 +39,7 @@ def davis_palette() -> np.ndarray:
 
 
 def to_davis(dataset: Dataset) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (relative path, H×W uint8 object-id mask) for every frame of every labelled media."""
+    """Yield (relative path, H×W uint8 object-id mask) for every labelled frame, one frame at a time."""
     dataset.check()
     stems = dataset.stems()
     for label in dataset.labels:
@@ -48,9 +52,9 @@ def to_davis(dataset: Dataset) -> Iterator[tuple[str, np.ndarray]]:
         by_frame: dict[int, list[Label]] = {}
         for label in labels:
             by_frame.setdefault(label.frame_index, []).append(label)
-        for frame_index in range(info.frames):
+        for frame_index in sorted(by_frame):
             index = np.zeros((info.height, info.width), np.uint8)
-            for label in by_frame.get(frame_index, []):
+            for label in by_frame[frame_index]:
                 crop, x0, y0 = raster_crop(quantise(label.shape), info.height, info.width)
                 window = index[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]]
                 window[crop] = label.object_id
@@ -62,7 +66,8 @@ def encode_indexed_png(index: np.ndarray, palette: np.ndarray | None = None) -> 
     from PIL import Image
 
     pixels = np.ascontiguousarray(index, np.uint8)
-    image = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), pixels.tobytes())
+    # frombuffer shares the array's memory (frombytes would copy a frame of up to 256 MB)
+    image = Image.frombuffer("P", (pixels.shape[1], pixels.shape[0]), pixels, "raw", "P", 0, 1)
     image.putpalette((davis_palette() if palette is None else palette).reshape(-1).tolist())
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)

@@ -34,7 +34,15 @@ def mask_to_rle(mask: np.ndarray) -> dict:
 
 
 def rle_to_mask(rle: object) -> np.ndarray:
-    """H×W bool mask of a COCO RLE (uncompressed list counts or compressed string)."""
+    """H×W bool mask of a COCO RLE (uncompressed list counts or compressed string).
+
+    Every run is checked with Python integers before anything is allocated: each must lie
+    in ``0..height*width`` and there can be at most ``height*width + 1`` of them (a leading
+    0, then at least one pixel per run), so the int64 sum below cannot wrap around. (Before
+    this check, counts like ``[2**63-1, 2**63-1, 8]`` summed to 6 in int64, passed the
+    length check of a 2×3 mask and made ``np.repeat`` write past its buffer: a segfault.)
+    Anything inconsistent raises `RLEError`.
+    """
     if not isinstance(rle, dict):
         raise RLEError("segmentation: an RLE must be an object with 'size' and 'counts'")
     size, counts = rle.get("size"), rle.get("counts")
@@ -43,9 +51,10 @@ def rle_to_mask(rle: object) -> np.ndarray:
         or len(size) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in size)
     ):
-        raise RLEError(f"segmentation.size: expected [height, width] non-negative integers, got {size!r}")
+        raise RLEError(f"segmentation.size: expected [height, width] non-negative integers, got {_short(size)}")
     height, width = size
-    if height * width > MAX_RLE_PIXELS:
+    pixels = height * width
+    if pixels > MAX_RLE_PIXELS:
         raise RLEError(f"segmentation.size: {height}x{width} is over the limit of {MAX_RLE_PIXELS} pixels")
     if isinstance(counts, str):
         counts = decode_counts(counts)
@@ -53,23 +62,34 @@ def rle_to_mask(rle: object) -> np.ndarray:
         isinstance(c, int) and not isinstance(c, bool) for c in counts
     ):
         raise RLEError("segmentation.counts: expected a list of integers or a compressed string")
-    try:
-        values = np.asarray(counts, np.int64)
-    except OverflowError:
-        raise RLEError("segmentation.counts: a run length beyond 64-bit integers") from None
-    if values.size and values.min() < 0:
-        raise RLEError("segmentation.counts: negative run length")
-    total = int(values.sum())
-    if total != height * width:
-        raise RLEError(f"segmentation.counts: runs sum to {total}, not height*width = {height * width}")
+    if len(counts) > pixels + 1:
+        raise RLEError(f"segmentation.counts: {len(counts)} runs for {pixels} pixels")
+    low, high = min(counts, default=0), max(counts, default=0)  # Python ints: no overflow
+    if low < 0:
+        raise RLEError(f"segmentation.counts: negative run length {_short(low)}")
+    if high > pixels:
+        raise RLEError(f"segmentation.counts: run length {_short(high)} is longer than height*width = {pixels}")
+    values = np.asarray(counts, np.int64).reshape(-1)  # int64[n], each in 0..pixels <= 2**28
+    total = int(values.sum())  # at most (2**28 + 1) * 2**28 < 2**63
+    if total != pixels:
+        raise RLEError(f"segmentation.counts: runs sum to {total}, not height*width = {pixels}")
     fill = np.zeros(values.size, bool)
     fill[1::2] = True
     flat = np.repeat(fill, values)
     return flat.reshape((width, height)).T.copy()
 
 
+MAX_CHUNKS = 13
+"""Characters of one compressed number: 13 × 5 bits hold any 64-bit value pycocotools
+writes. A longer number is refused (decoding an unbounded one is quadratic in its length)."""
+
+
 def decode_counts(text: str) -> list[int]:
-    """pycocotools' compressed counts: 6-bit chunks from ASCII 48, sign-extended, delta-coded."""
+    """pycocotools' compressed counts: 6-bit chunks from ASCII 48, sign-extended, delta-coded.
+
+    The result can hold negative or huge values (the delta coding adds up anything);
+    `rle_to_mask` checks every run.
+    """
     counts: list[int] = []
     position = 0
     while position < len(text):
@@ -77,6 +97,8 @@ def decode_counts(text: str) -> list[int]:
         while more:
             if position >= len(text):
                 raise RLEError("segmentation.counts: compressed string ends inside a number")
+            if shift >= MAX_CHUNKS:
+                raise RLEError(f"segmentation.counts: a compressed number longer than {MAX_CHUNKS} characters")
             chunk = ord(text[position]) - 48
             if not 0 <= chunk < 64:
                 raise RLEError(f"segmentation.counts: invalid character {text[position]!r}")
@@ -90,6 +112,15 @@ def decode_counts(text: str) -> list[int]:
             value += counts[-2]
         counts.append(value)
     return counts
+
+
+def _short(value: object) -> str:
+    """``repr(value)`` cut to 60 characters (a run can have thousands of digits)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond sys.get_int_max_str_digits()
+        return "a number of more than 4300 digits"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def encode_counts(counts: list[int]) -> str:

@@ -40,6 +40,29 @@ def is_empty(shape: Shape) -> bool:
     return not shape.parts
 
 
+def clip_to_frame(shape: Shape, width: int, height: int) -> Shape | None:
+    """The shape with every coordinate clamped into the frame ``[0, width]×[0, height]``
+    (the importers' rule, as CVAT clips shapes to the frame: a coordinate like 1e308 would
+    overflow the exports' areas and masks). A polygon part whose clamped bounds have no
+    area (it lay wholly outside the frame) is dropped; None when nothing is left (a polygon
+    without parts stays as it is). Coordinates must be finite."""
+    if isinstance(shape, Box):
+        box = Box(
+            min(max(shape.x0, 0.0), width) + 0.0,
+            min(max(shape.y0, 0.0), height) + 0.0,
+            min(max(shape.x1, 0.0), width) + 0.0,
+            min(max(shape.y1, 0.0), height) + 0.0,
+        )
+        return None if is_empty(box) else box
+    high = np.array([width, height], np.float64)
+    parts = []
+    for part in shape.parts:
+        rings = tuple(np.clip(np.asarray(ring, np.float64), 0.0, high) + 0.0 for ring in part)
+        if not is_empty(outer_bounds(Polygon((rings,)))):  # a part wholly outside is dropped
+            parts.append(rings)
+    return Polygon(tuple(parts)) if parts or not shape.parts else None
+
+
 def has_holes(polygon: Polygon) -> bool:
     return any(len(part) > 1 for part in polygon.parts)
 

@@ -2,23 +2,27 @@
 
 Layouts (relative to ``out_dir``):
 - coco: ``annotations.json`` (compact JSON)
-- yolo: ``data.yaml`` and ``labels/<media stem>/<frame>.txt``
+- yolo: ``data.yaml`` and ``labels/<media stem>/<frame>.txt`` per labelled frame
 - cvat-video: ``<media stem>.xml`` per media
 - mot: ``<media stem>/gt/gt.txt``, ``gt/labels.txt``, ``seqinfo.ini`` per media
-- davis: ``<media stem>/<frame:05d>.png`` per frame of each labelled media
+- davis: ``<media stem>/<frame:05d>.png`` per labelled frame
 Files of earlier exports that this one does not write are left alone.
+
+Work and memory follow the labels, never a media's declared frame count or the whole
+output: COCO and CVAT text is streamed to its file piece by piece, DAVIS masks are made
+one frame at a time, and only labelled frames get per-frame output. `Dataset.check` first
+refuses media whose declared size breaks `engine.limits`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.errors import ExportError, SessionFormatError
-from engine.fileio import atomic_write_bytes
-from engine.formats.coco import to_coco
-from engine.formats.cvat_video import to_cvat_video
+from engine.fileio import atomic_write_bytes, atomic_write_chunks
+from engine.formats.coco import coco_json_chunks
+from engine.formats.cvat_video import cvat_video_chunks
 from engine.formats.dataset import Dataset
 from engine.formats.davis import davis_palette, encode_indexed_png, to_davis
 from engine.formats.inputs import inside, safe_relative
@@ -46,8 +50,8 @@ def write_files(files: dict[str, str], out_dir: str | Path) -> list[Path]:
 
 
 def write_coco(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    text = json.dumps(to_coco(dataset), ensure_ascii=False, separators=(",", ":"))
-    return [atomic_write_bytes(Path(out_dir) / COCO_FILE, (text + "\n").encode("utf-8"))]
+    chunks = (chunk.encode("utf-8") for chunk in coco_json_chunks(dataset))
+    return [atomic_write_chunks(Path(out_dir) / COCO_FILE, chunks)]
 
 
 def write_yolo(dataset: Dataset, out_dir: str | Path) -> list[Path]:
@@ -55,9 +59,11 @@ def write_yolo(dataset: Dataset, out_dir: str | Path) -> list[Path]:
 
 
 def write_cvat_video(dataset: Dataset, out_dir: str | Path) -> list[Path]:
-    stems = dataset.stems()
-    files = {f"{stems[info.name]}.xml": to_cvat_video(dataset, info.name) for info in dataset.media}
-    return write_files(files, out_dir)
+    dataset.check()
+    stems, out = dataset.stems(), Path(out_dir)
+    # every media is checked (by cvat_video_chunks) before the first file is written
+    files = [(f"{stems[info.name]}.xml", cvat_video_chunks(dataset, info.name, checked=True)) for info in dataset.media]
+    return [atomic_write_chunks(_target(out, name), (c.encode("utf-8") for c in chunks)) for name, chunks in files]
 
 
 def write_mot(dataset: Dataset, out_dir: str | Path) -> list[Path]:

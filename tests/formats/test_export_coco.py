@@ -51,10 +51,14 @@ def test_categories_images_and_file_names(coco, dataset):
     assert [(c["id"], c["name"], c["shape"]) for c in coco["categories"]] == [
         (1, "ball", "polygon"), (2, "frame", "polygon"), (3, "leaf", "bounding_box"), (4, "spot", "point"),
     ]
-    assert len(coco["images"]) == 48 + 24  # one image per frame of each media
-    assert [i["id"] for i in coco["images"]] == list(range(1, 73))
+    # the video: an image per labelled frame only; the image folder: every image, labelled or not
+    video_frames = sorted({label.frame_index for label in dataset.labels if label.media == VIDEO})
+    assert [(i["video"], i["frame_index"]) for i in coco["images"]] == [(VIDEO, k) for k in video_frames] + [
+        (FOLDER, k) for k in range(24)
+    ]
+    assert [i["id"] for i in coco["images"]] == list(range(1, len(video_frames) + 25))
     by_key = {(i["video"], i["frame_index"]): i for i in coco["images"]}
-    assert by_key[(VIDEO, 7)]["file_name"] == "video/000007.jpg"
+    assert by_key[(VIDEO, 10)]["file_name"] == "video/000010.jpg"
     assert by_key[(FOLDER, 7)]["file_name"] == "frames/frame_7.jpg"  # the real file name
     assert (by_key[(VIDEO, 0)]["width"], by_key[(VIDEO, 0)]["height"]) == (W, H)
     assert len(coco["annotations"]) == len(dataset.labels)

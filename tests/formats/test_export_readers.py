@@ -5,7 +5,7 @@
   dataset-level "box and segment counts" check), mimicked line for line.
 - MOTChallenge: gt.txt as in the MOT16/17 paper (9 values, 1-based frames and ids,
   conf flag 0/1, visibility in [0, 1]) and seqinfo.ini.
-- DAVIS: 8-bit palette PNGs (mode "P") per frame, 00000.png…, values = object ids.
+- DAVIS: 8-bit palette PNGs (mode "P") per labelled frame, <frame:05d>.png, values = object ids.
 - CVAT for video 1.1: element and attribute names and order as CVAT writes and its loader
   reads them (cvat/apps/dataset_manager/formats/cvat.py, bindings.py).
 """
@@ -264,9 +264,10 @@ def test_davis_masks_are_indexed_pngs_with_object_ids(tmp_path, exact):
     for info in exact.media:
         folder = tmp_path / exact.stems()[info.name]
         names = sorted(p.name for p in folder.iterdir())
-        assert names == [f"{k:05d}.png" for k in range(info.frames)]  # every frame, 00000.png on
+        labelled = sorted({label.frame_index for label in exact.labels if label.media == info.name})
+        assert names == [f"{k:05d}.png" for k in labelled]  # every labelled frame, <frame:05d>.png
         ids = {label.object_id for label in exact.labels if label.media == info.name}
-        for frame_index, name in enumerate(names):
+        for frame_index, name in zip(labelled, names):
             image = Image.open(folder / name)
             assert image.format == "PNG" and image.mode == "P" and image.size == (info.width, info.height)
             assert image.getpalette() == palette

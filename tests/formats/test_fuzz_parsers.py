@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
+import fuzz_rle
 import fuzz_support as fz
 
 LONG = os.environ.get("FRAMEWISE_FUZZ") == "long"
@@ -138,11 +139,11 @@ def test_rle_run_beyond_int64_and_huge_size_are_refused(seeds, work):
     ann["segmentation"] = {"size": [image["height"], image["width"]], "counts": [10**30]}
     path = work / "rle.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(SessionFormatError, match="beyond 64-bit"):
+    with pytest.raises(SessionFormatError, match=r"longer than height\*width"):
         fz.parse_coco(path)
     ann["segmentation"] = {"size": [10**6, 10**6], "counts": [10**12]}
     path.write_text(json.dumps(data))
-    with pytest.raises(SessionFormatError, match="over the limit"):
+    with pytest.raises(SessionFormatError, match="is not the image's"):  # refused before decoding
         fz.parse_coco(path)
 
 
@@ -233,5 +234,29 @@ def test_a_video_declaring_2_63_frames_is_refused_not_looped_over(seeds, work, f
     path.write_text(json.dumps(data))
     target = fz.Target("coco", fz.parse_coco, "json")
     assert fz.check_outcome(target, path, guard=work, what=field, seconds=10) == "error"
-    with pytest.raises(SessionFormatError, match="over the limit"):
+    with pytest.raises(SessionFormatError, match="over the limit|does not fit a 64-bit integer"):
         fz.parse_coco(path)
+
+
+# -- the RLE decoder with extreme run lengths (issue #17: a 261-byte COCO file segfaulted) --
+
+
+@fuzz_settings(300)
+@given(plan=fuzz_rle.rle_plan_strategy())
+def test_fuzz_rle_decoder_with_extreme_counts(plan):
+    """A mask of exactly the declared size whose foreground is the sum of the odd runs
+    (pixel for pixel as a plain-Python decoding), or one `RLEError`; never a crash."""
+    fuzz_rle.check_rle(fuzz_rle.build_rle(plan))
+
+
+@pytest.mark.parametrize("value", fuzz_rle.EXTREMES)
+@pytest.mark.parametrize("compressed", [False, True])
+def test_rle_extreme_runs_that_still_sum_right_are_refused_or_exact(value, compressed):
+    """Runs [v, 6 - v] and the int64-wrapping [v, 2**64 - v + 6] on a 2×3 mask."""
+    from engine.formats.rle import encode_counts
+
+    for counts in ([value, 6 - value], [value, 2**64 - value + 6], [2**63 - 1, 2**63 - 1, 8], [0, value, 6 - value]):
+        rle = {"size": [2, 3], "counts": encode_counts(counts) if compressed else counts}
+        outcome = fuzz_rle.check_rle(rle)
+        assert outcome == "error" or (0 <= value <= 6), (counts, outcome)
+

@@ -1,9 +1,13 @@
 """CVAT for video import: native CVAT files, unsafe XML refused, malformed fields named."""
 
+import json
+
 import pytest
 
+from engine.cli.main import main
 from engine.errors import SessionFormatError
 from engine.formats.cvat_import import import_cvat_video
+from engine.project import Project
 from engine.types import Box, Polygon
 
 HEADER = """<?xml version="1.0" encoding="utf-8"?>
@@ -145,3 +149,72 @@ def test_media_name_from_meta_source_and_bbox_label_type(tmp_path):
     assert dataset.ontology["sign"].shape == "bounding_box"
     task_source = text.replace("</original_size>", "</original_size><source>task.mp4</source>")
     assert [info.name for info in import_cvat_video(_write(tmp_path, task_source)).media] == ["task.mp4"]
+
+
+# -- issue #17: crafted small files through `framewise import` ------------------------------
+
+
+def _task(size="3", width="4", height="3", track="0", shape='<box frame="0" xtl="0" ytl="0" xbr="2" ybr="2"'):
+    """The shape of the issue's crafted files: one task, one label, one track of one shape."""
+    kind = "polygon" if shape.startswith("<polygon") else "rectangle"
+    tag = "polygon" if kind == "polygon" else "box"
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version><meta><task><name>v</name><size>{size}</size>
+<labels><label><name>car</name><type>{kind}</type></label></labels>
+<original_size><width>{width}</width><height>{height}</height></original_size></task></meta>
+<track id="{track}" label="car">{shape} outside="0" keyframe="1"></{tag}></track></annotations>
+"""
+
+
+def _cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+CLI_CASES = [
+    # accepted before, then exports tried a list (or a PNG) per frame
+    ("size 10**12", _task(size=str(10**12)), "meta/task/size: 1000000000000 frames is over the limit of 10000000"),
+    # OverflowError: Python int too large to convert to SQLite INTEGER
+    ("size 2**64", _task(size=str(2**64)), "meta/task/size: 18446744073709551616 frames is over the limit"),
+    ("track id 2**64", _task(track=str(2**64)), "track[0]@id: 18446744073709551616 is outside 0..9223372036854775806"),
+    # accepted before; a DAVIS export then asked for 9.3 GiB per frame
+    ("a 100000x100000 frame", _task(width="100000", height="100000"),
+     "meta/task/original_size: frame size 100000x100000 is over the limit of 268435456 pixels"),
+    ("a box wholly outside the frame", _task(shape='<box frame="0" xtl="1e308" ytl="0" xbr="1.5e308" ybr="2"'),
+     "track[0]/box[frame=0]: the shape lies wholly outside the 4x3 frame"),
+]
+
+
+@pytest.mark.parametrize("text, message", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_extreme_sizes_and_ids_are_one_line_and_create_nothing(capsys, tmp_path, text, message):
+    path = _write(tmp_path, text)
+    code, out, err = _cli(capsys, "import", tmp_path / "project", "--format", "cvat-video", path)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [err.strip()] and err.startswith(f"framewise: error: {path}: {message}"), err
+    assert not (tmp_path / "project").exists()
+
+
+def test_far_coordinates_are_clipped_to_the_frame_as_cvat_does_and_export(capsys, tmp_path):
+    """Points at 1e308 imported as they were; the COCO and DAVIS exports then raised OverflowError."""
+    path = _write(tmp_path, _task(shape='<polygon frame="0" points="0,0;1e308,0;1e308,1e308"'))
+    folder = tmp_path / "project"
+    assert _cli(capsys, "import", folder, "--format", "cvat-video", path)[0] == 0
+    with Project.open(folder) as project:
+        (label,) = project.labels()
+    assert label.shape.parts[0][0].tolist() == [[0, 0], [4, 0], [4, 3]]
+    for fmt in ("coco", "davis", "cvat-video"):
+        code, _, err = _cli(capsys, "export", folder, "--format", fmt, "--out", tmp_path / fmt)
+        assert code == 0, err
+    exported = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    assert exported["annotations"][0]["bbox"] == [0.0, 0.0, 4.0, 3.0]
+
+
+def test_an_outside_marker_beyond_the_frame_only_ends_the_track(tmp_path):
+    """CVAT leaves an object's last shape where it left the frame: not a label, not refused."""
+    text = _task().replace(
+        "</box></track>", '</box><box frame="1" xtl="50" ytl="0" xbr="60" ybr="2" outside="1" keyframe="1"></box></track>'
+    )
+    dataset = import_cvat_video(_write(tmp_path, text))
+    assert [(label.frame_index, label.shape) for label in dataset.labels] == [(0, Box(0.0, 0.0, 2.0, 2.0))]
+
