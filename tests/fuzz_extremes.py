@@ -22,14 +22,13 @@ targets ``session_numbers`` and ``checkpoint_tensors``) drive the same code.
 from __future__ import annotations
 
 import json
-import os
 import resource
-import select
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.fuzz_support import Worker, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMES = ROOT / "sample_media" / "frames"
@@ -171,18 +170,6 @@ def describe_plan(plan: SessionPlan) -> str:
 # -- replaying accepted sessions in a capped worker ---------------------------------------------
 
 
-def peak_rss_mb() -> int:
-    """This process's peak RSS: ``VmHWM`` (``ru_maxrss`` keeps the parent's peak across the
-    fork and exec that started a worker: a pytest that had loaded torch)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
 def replay_worker() -> None:
     """Loop of the replay subprocess: ``{"session", "media"}`` per line in, one JSON line out."""
     resource.setrlimit(resource.RLIMIT_AS, (REPLAY_MEMORY_MB << 20, REPLAY_MEMORY_MB << 20))
@@ -214,42 +201,14 @@ def replay_worker() -> None:
         sys.stdout.flush()
 
 
-class ReplayWorker:
-    """A subprocess that replays sessions under ``RLIMIT_AS``; restarted after a crash or hang."""
+class ReplayWorker(Worker):
+    """A subprocess that replays sessions under ``RLIMIT_AS`` (`replay_worker`)."""
 
-    def __init__(self) -> None:
-        self._proc: subprocess.Popen | None = None
+    entry = "fuzz_extremes.replay_worker"
+    memory_mb = REPLAY_RSS_MB
 
     def run(self, session: Path, media: Path, timeout: float = DEADLINE_S) -> dict:
-        if self._proc is None or self._proc.poll() is not None:
-            code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import fuzz_extremes; fuzz_extremes.replay_worker()"
-            env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-            self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
-        proc = self._proc
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(json.dumps({"session": str(session), "media": str(media)}) + "\n")
-        proc.stdin.flush()
-        ready, _, _ = select.select([proc.stdout], [], [], timeout)
-        if not ready:
-            self.close()
-            return {"outcome": "hang", "message": f"no answer after {timeout:g} s"}
-        line = proc.stdout.readline()
-        if not line:
-            status = proc.wait(timeout=5)
-            self._proc = None
-            return {"outcome": "crash", "message": f"worker died with exit status {status}"}
-        result = json.loads(line)
-        if result.get("maxrss_mb", 0) > REPLAY_RSS_MB:  # peak RSS only grows: start afresh
-            self.close()
-            result = {"outcome": "memory", "message": f"worker peak RSS {result['maxrss_mb']} MB > {REPLAY_RSS_MB} MB"}
-        return result
-
-    def close(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            self._proc = None
+        return self.ask({"session": str(session), "media": str(media)}, timeout)
 
 
 def check_session_case(plan: SessionPlan, work: Path, media: Path, worker: ReplayWorker | None) -> str:

@@ -297,6 +297,19 @@ def fresh_case(work: Path, seed: Path, name: str) -> Path:
 # -- the media worker -----------------------------------------------------------------------
 
 
+def peak_rss_mb() -> int:
+    """This process's own peak resident memory (``VmHWM``). Not ``ru_maxrss``: Linux carries
+    the parent's peak over ``exec``, so a worker started by a 2.7 GB fuzzing driver would
+    report 2.7 GB before opening anything."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def media_worker() -> None:
     """Loop of the media subprocess: one JSON line per path in, one JSON line per result out."""
     from engine.errors import FramewiseError
@@ -316,32 +329,34 @@ def media_worker() -> None:
             result = {"outcome": "error", "type": type(exc).__name__, "message": str(exc)}
         except Exception as exc:  # noqa: BLE001 - reported to the parent as a bug
             result = {"outcome": "bug", "type": type(exc).__name__, "message": str(exc)[:500]}
-        result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        result["maxrss_mb"] = peak_rss_mb()
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
 
 
-class MediaWorker:
-    """A subprocess that opens media; restarted after a crash or a hang."""
+class Worker:
+    """A subprocess answering one JSON line per JSON line asked; killed and started afresh
+    after a hang, a crash or a peak RSS above ``memory_mb``. ``entry`` names the loop:
+    ``"module.function"`` of a module in ``tests/``."""
+
+    entry = ""
+    memory_mb = 0
+    env: dict[str, str] = {}
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
 
-    def _start(self) -> subprocess.Popen:
-        code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import fuzz_support; fuzz_support.media_worker()"
-        # OpenCV's own pixel limit (also set by `engine`), so a size the header check missed
-        # shows as OpenCV's refusal (`check_media` fails on it) rather than as gigabytes.
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
-               "OPENCV_IO_MAX_IMAGE_PIXELS": str(1 << 28)}
-        return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
-
-    def run(self, path: Path, timeout: float = CASE_DEADLINE_S) -> dict:
-        """The worker's result for ``path``, or ``{"outcome": "crash" | "hang", ...}``."""
+    def ask(self, request: dict, timeout: float) -> dict:
+        """The worker's answer, or ``{"outcome": "hang" | "crash" | "memory", "message": ...}``."""
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = self._start()
+            module, function = self.entry.split(".")
+            code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import {module}; {module}.{function}()"
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **self.env}
+            self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env)
         proc = self._proc
-        proc.stdin.write(json.dumps({"path": str(path)}) + "\n")
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(request) + "\n")
         proc.stdin.flush()
         ready, _, _ = select.select([proc.stdout], [], [], timeout)
         if not ready:
@@ -349,13 +364,13 @@ class MediaWorker:
             return {"outcome": "hang", "message": f"no answer after {timeout:g} s"}
         line = proc.stdout.readline()
         if not line:
-            code = proc.wait(timeout=5)
+            status = proc.wait(timeout=5)
             self._proc = None
-            return {"outcome": "crash", "message": f"worker died with exit status {code}"}
+            return {"outcome": "crash", "message": f"worker died with exit status {status}"}
         result = json.loads(line)
-        if result.get("maxrss_mb", 0) > MEDIA_MEMORY_MB:  # peak RSS only grows: start afresh
+        if result.get("maxrss_mb", 0) > self.memory_mb:  # peak RSS only grows: start afresh
             self.close()
-            return {"outcome": "memory", "message": f"worker peak RSS {result['maxrss_mb']} MB > {MEDIA_MEMORY_MB} MB"}
+            return {"outcome": "memory", "message": f"worker peak RSS {result['maxrss_mb']} MB > {self.memory_mb} MB"}
         return result
 
     def close(self) -> None:
@@ -363,6 +378,19 @@ class MediaWorker:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+
+
+class MediaWorker(Worker):
+    """A subprocess that opens media (`media_worker`)."""
+
+    entry = "fuzz_support.media_worker"
+    memory_mb = MEDIA_MEMORY_MB
+    # OpenCV's own pixel limit (also set by `engine`), so a size the header check missed
+    # shows as OpenCV's refusal (`check_media` fails on it) rather than as gigabytes.
+    env = {"OPENCV_IO_MAX_IMAGE_PIXELS": str(1 << 28)}
+
+    def run(self, path: Path, timeout: float = CASE_DEADLINE_S) -> dict:
+        return self.ask({"path": str(path)}, timeout)
 
 
 def check_media(worker: MediaWorker, path: Path, *, guard: Path, what: str) -> str:

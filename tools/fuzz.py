@@ -68,20 +68,26 @@ def fuzz_media(work: Path, rng: random.Random, until: float, out: Path) -> Count
                     for _ in range(rng.randrange(1, 5))]
             for op, a, b in plan:
                 data = fz.byte_step(data, op, a, b)
-            suffix = rng.choice(SUFFIXES) or source.suffix
-            case = work / "case"
-            shutil.rmtree(case, ignore_errors=True)
-            case.mkdir(parents=True)
-            path = case / (source.stem + suffix)
-            path.write_bytes(data)
-            try:
-                counts[fz.check_media(worker, path, guard=work, what=f"{key} as {path.name}, plan {plan!r}")] += 1
-            except fz.FuzzFailure as failure:
-                counts["failure"] += 1
-                save_failure(out, "media", counts["failure"], path, plan, str(failure))
+            name = source.stem + (rng.choice(SUFFIXES) or source.suffix)
+            check_media_case(worker, work, name, data, key, plan, counts, out, "media")
     finally:
         worker.close()
     return counts
+
+
+def check_media_case(worker: fz.MediaWorker, work: Path, name: str, data: bytes, kind: str, plan: list,
+                     counts: Counter, out: Path, target: str) -> None:
+    """Write ``data`` as ``work/case/name``, open it in the worker and count the outcome."""
+    case = work / "case"
+    shutil.rmtree(case, ignore_errors=True)
+    case.mkdir(parents=True)
+    path = case / name
+    path.write_bytes(data)
+    try:
+        counts[fz.check_media(worker, path, guard=work, what=f"{kind} as {path.name}, plan {plan!r}")] += 1
+    except fz.FuzzFailure as failure:
+        counts["failure"] += 1
+        save_failure(out, target, counts["failure"], path, plan, str(failure))
 
 
 def fuzz_damaged_media(name: str, seeds: dict[str, Path], work: Path, rng: random.Random, until: float,
@@ -97,16 +103,7 @@ def fuzz_damaged_media(name: str, seeds: dict[str, Path], work: Path, rng: rando
             plan: list = fm.random_flips(rng) if name == "containers" else fm.random_image_plan(rng)
             data = fm.flip_bits(seed.read_bytes(), plan) if name == "containers" else fm.mutate_image(seed.read_bytes(), plan)
             suffix = seed.suffix if name == "containers" else rng.choice(fm.IMAGE_SUFFIXES) or seed.suffix
-            case = work / "case"
-            shutil.rmtree(case, ignore_errors=True)
-            case.mkdir(parents=True)
-            path = case / (seed.stem + suffix)
-            path.write_bytes(data)
-            try:
-                counts[fz.check_media(worker, path, guard=work, what=f"{kind} as {path.name}, plan {plan!r}")] += 1
-            except fz.FuzzFailure as failure:
-                counts["failure"] += 1
-                save_failure(out, name, counts["failure"], path, plan, str(failure))
+            check_media_case(worker, work, seed.stem + suffix, data, kind, plan, counts, out, name)
     finally:
         worker.close()
     return counts

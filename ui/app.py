@@ -77,7 +77,10 @@ class App:
         self.controls = ControlBar(centre, self)
         self.controls.pack(fill="x")
         self.status = tk.StringVar(value="")
-        ttk.Label(root, textvariable=self.status, anchor="w", relief="sunken", padding=(6, 2)).pack(fill="x", side="bottom")
+        self.status_bar = status_bar = ttk.Label(root, textvariable=self.status, anchor="w", relief="sunken", padding=(6, 2))
+        status_bar.pack(fill="x", side="bottom")
+        # The open media's warnings (a video cut near its end), in full, above the status line.
+        self.notice = ttk.Label(root, anchor="w", foreground="#a04000", padding=(6, 2), wraplength=1100)
         self.sam_panel = SamPanel(root, on_quality=self.set_quality, on_reset=self.reset, on_apply=self.apply)
         self.sam_panel.withdraw()
         self.sidebar.set_classes(self.editor.ontology)
@@ -150,7 +153,7 @@ class App:
         sam = "SAM on" if state.sam_mode else "SAM off"
         self.status.set(
             f"frame {state.frame_index + 1}/{state.frame_count} · {seconds:.2f} s · {state.class_name} · {sam}"
-            f"{candidate} · backend {state.backend} · {state.cache}" + (f" · {self.media_note}" if self.media_note else "")
+            f"{candidate} · backend {state.backend} · {state.cache}"
         )
 
     def _place_panel(self) -> None:
@@ -341,6 +344,11 @@ class App:
             warnings = ()
         # "<path>: file looks truncated: declares …": the path is in the title bar already.
         self.media_note = " · ".join(f"⚠ {w.split(': ', 1)[-1]}" for w in warnings)
+        self.notice.configure(text=self.media_note)
+        if self.media_note:
+            self.notice.pack(fill="x", side="bottom", after=self.status_bar)
+        else:
+            self.notice.pack_forget()
 
     def export(self, fmt: str, folder: str) -> None:
         """Export the project's labels (runs on the editor thread; a project store is needed)."""

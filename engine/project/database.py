@@ -99,6 +99,8 @@ class Database:
                 return self._db.execute(sql, _plain(args))
             except sqlite3.Error as exc:
                 raise schema.database_error(self.path, exc) from exc
+            except UnicodeDecodeError as exc:
+                raise schema.not_utf8_error(self.path, exc) from exc
 
     def _execute_many(self, sql: str, rows_args: list[tuple]) -> None:
         with self._lock:
@@ -106,6 +108,8 @@ class Database:
                 self._db.executemany(sql, rows_args)
             except sqlite3.Error as exc:
                 raise schema.database_error(self.path, exc) from exc
+            except UnicodeDecodeError as exc:
+                raise schema.not_utf8_error(self.path, exc) from exc
 
     def _rows(self, sql: str, args=()) -> list[tuple]:
         with self._lock:
@@ -113,6 +117,8 @@ class Database:
                 return self._db.execute(sql, _plain(args)).fetchall()
             except sqlite3.Error as exc:
                 raise schema.database_error(self.path, exc) from exc
+            except UnicodeDecodeError as exc:
+                raise schema.not_utf8_error(self.path, exc) from exc
 
     def _one(self, sql: str, args=()) -> tuple | None:
         rows_found = self._rows(sql, args)

@@ -8,6 +8,7 @@ framewise, and brings older ones up to `SCHEMA_VERSION` in one transaction.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sqlite3
 import time
@@ -226,9 +227,18 @@ def refuse_foreign_schema(db: sqlite3.Connection, path: Path) -> None:
 def database_error(path: Path, exc: sqlite3.Error, doing: str = "") -> ProjectError:
     """A one-line `ProjectError` for an SQLite failure, saying what the user can do."""
     name = str(getattr(exc, "sqlite_errorname", "") or "")
-    text = str(exc)
+    text = " ".join(str(exc).split())  # one line: SQLite quotes schema text and cell values
+    if len(text) > 240:
+        text = text[:240] + "…"
     lowered = text.lower()
     prefix = f"{path}: {doing + ': ' if doing else ''}"
+    if "could not decode to utf-8" in lowered:  # the message quotes the undecodable cell
+        column = re.search(r"column '([^']*)'", text)
+        where = f"column {column.group(1)!r}" if column else "a text cell"
+        return ProjectError(
+            f"{prefix}the project database holds text that is not UTF-8 ({where}); it is damaged: "
+            f"restore {PROJECT_FILE} from a backup"
+        )
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in lowered:
         return ProjectError(
             f"{prefix}the project is busy: another program is writing to it (waited "
@@ -243,6 +253,15 @@ def database_error(path: Path, exc: sqlite3.Error, doing: str = "") -> ProjectEr
     if name.startswith("SQLITE_FULL") or "disk is full" in lowered:
         return ProjectError(f"{prefix}the disk is full ({text}); nothing was changed")
     return ProjectError(f"{prefix}{text}")
+
+
+def not_utf8_error(path: Path, exc: UnicodeDecodeError) -> ProjectError:
+    """A one-line `ProjectError` for text in the database that is not UTF-8 (framewise
+    writes only UTF-8: the file was damaged or edited by hand)."""
+    return ProjectError(
+        f"{path}: the project database holds text that is not UTF-8 (byte {exc.object[exc.start:exc.start + 1]!r} "
+        f"at {exc.start}); it is damaged: restore {PROJECT_FILE} from a backup"
+    )
 
 
 def configure(db: sqlite3.Connection, *, read_only: bool = False) -> None:

@@ -89,6 +89,9 @@ class Project(Database, RecordingStore):
         except sqlite3.Error as exc:
             db.close()
             raise schema.database_error(path, exc, "cannot open the project") from exc
+        except UnicodeDecodeError as exc:
+            db.close()
+            raise schema.not_utf8_error(path, exc) from exc
         except BaseException:
             db.close()
             raise
@@ -117,6 +120,10 @@ class Project(Database, RecordingStore):
 
     def add_media(self, info: MediaInfo) -> int:
         """Register a media (idempotent by name); its id. Refuses a changed file under an old name."""
+        content = (
+            info.fingerprint, info.width, info.height, info.frames, info.fps,
+            rows.dumps(list(info.timestamps)), rows.dumps(list(info.frame_names)),
+        )
         with self.transaction():
             row = self._one("SELECT id, fingerprint FROM media WHERE name = ?", (info.name,))
             if row is not None:
@@ -125,16 +132,7 @@ class Project(Database, RecordingStore):
                     self._execute(
                         "UPDATE media SET fingerprint = ?, width = ?, height = ?, frames = ?, fps = ?, "
                         "timestamps = ?, frame_names = ? WHERE id = ?",
-                        (
-                            info.fingerprint,
-                            info.width,
-                            info.height,
-                            info.frames,
-                            info.fps,
-                            rows.dumps(list(info.timestamps)),
-                            rows.dumps(list(info.frame_names)),
-                            row[0],
-                        ),
+                        (*content, row[0]),
                     )
                     return int(row[0])
                 if row[1] != info.fingerprint:
@@ -146,17 +144,7 @@ class Project(Database, RecordingStore):
             return self._insert(
                 "INSERT INTO media(name, fingerprint, width, height, frames, fps, timestamps, frame_names, added)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    info.name,
-                    info.fingerprint,
-                    info.width,
-                    info.height,
-                    info.frames,
-                    info.fps,
-                    rows.dumps(list(info.timestamps)),
-                    rows.dumps(list(info.frame_names)),
-                    time.time(),
-                ),
+                (info.name, *content, time.time()),
             )
 
     def media(self) -> list[MediaInfo]:
@@ -306,7 +294,8 @@ class Project(Database, RecordingStore):
 
     def _write(self, change: Change) -> None:
         row = change.after if change.after is not None else change.before
-        assert row is not None, "a change has a row before or after it"
+        if row is None:  # only a damaged history row gives this
+            raise ProjectError(f"{self.path}: the undo history is damaged (a change with no row before or after it)")
         media_id = self._media_id(row.media)
         if isinstance(row, ObjectRecord):
             if change.after is None:
@@ -391,7 +380,11 @@ class Project(Database, RecordingStore):
 
     def _read_ontology(self) -> Ontology:
         query = "SELECT name, shape, colour, hotkey FROM classes ORDER BY position"
+        found = self._rows(query)
+        for row in found:
+            if not all(isinstance(value, str) for value in row[:3]) or not isinstance(row[3], (str, type(None))):
+                raise ProjectError(f"{self.path}: the project's classes are unusable (a row that is not text: {row!r:.120})")
         try:
-            return Ontology([LabelClass(*row) for row in self._rows(query)])
+            return Ontology([LabelClass(*row) for row in found])
         except OntologyError as exc:
             raise ProjectError(f"{self.path}: the project's classes are unusable ({exc})") from exc

@@ -169,6 +169,58 @@ def test_corrupt_project_cells_are_project_errors(seeds, work):
         assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "statements, words",
+    [
+        # a blob where the ontology has text: TypeError (re on bytes), AttributeError (.encode)
+        (["UPDATE classes SET colour = x'00ff' WHERE position = 0"], "classes are unusable .* not text"),
+        (["UPDATE classes SET name = x'00ff' WHERE position = 0"], "classes are unusable .* not text"),
+        (["UPDATE classes SET hotkey = x'00ff' WHERE position = 0"], "classes are unusable .* not text"),
+        # text that is not UTF-8: UnicodeDecodeError from the meta rows, a quoted cell
+        # (with its newline) in SQLite's message from the events
+        (["UPDATE meta SET value = CAST(x'7b80ff0a7d' AS TEXT) WHERE key = 'application'"], "not UTF-8"),
+        (["UPDATE events SET data = CAST(x'7b2261223a0aff7d' AS TEXT)"], "not UTF-8 \\(column 'data'\\)"),
+        # an undo record with neither a row before nor after it: AssertionError in undo
+        (["UPDATE changes SET row_before = NULL, row_after = NULL"], "undo history is damaged"),
+    ],
+)
+def test_damaged_project_text_is_one_project_error(seeds, work, statements, words):
+    """Found by ``tools/fuzz.py`` (project, seed 20261205): 18 of 15 815 damaged projects
+    ended in another exception or a message of several lines."""
+    import sqlite3
+
+    from engine.errors import ProjectError
+
+    path = fz.fresh_case(work, seeds["project"], "project")
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA ignore_check_constraints = ON")
+        for statement in statements:
+            assert db.execute(statement).rowcount > 0, statement
+    db.close()
+    with pytest.raises(ProjectError, match=words) as info:
+        fz.parse_project(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_schema_damaged_across_lines_is_reported_on_one_line(seeds, work):
+    """SQLite quotes the damaged CREATE statement, newlines included."""
+    import sqlite3
+
+    from engine.errors import ProjectError
+
+    path = fz.fresh_case(work, seeds["project"], "project")
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA writable_schema = ON")
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'labels'").fetchone()[0]
+        assert "\n" in sql
+        db.execute("UPDATE sqlite_master SET sql = ? WHERE name = 'labels'", (sql.replace("(", "(`", 1),))
+    db.close()
+    with pytest.raises(ProjectError, match="corrupt") as info:
+        fz.parse_project(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message and len(message) < 500
+
+
 def test_cache_file_in_an_unknown_zip_version_is_a_miss(seeds, work):
     """zipfile raised NotImplementedError for an unsupported 'version needed' field."""
     path = fz.fresh_case(work, seeds["cache"], "cache")

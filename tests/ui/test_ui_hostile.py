@@ -9,21 +9,26 @@ from tests.media.test_media_damage import small_video
 from tests.ui.gui import apply_ball, close_project_app, open_project_app
 
 
-def test_a_video_cut_near_its_end_says_so_on_the_status_line(screen, tmp_path, ontology_file):
+def test_a_video_cut_near_its_end_says_so_above_the_status_line(screen, tmp_path, ontology_file):
     whole = small_video(tmp_path / "whole.mkv", frames=48, rate=24)
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.95)])
     app, project = open_project_app(tmp_path / "project", ontology_file, cut)
     try:
-        status = app.status.get()
-        assert "⚠ file looks truncated: declares 2.00 s / 48 frames" in status, status
-        assert str(cut) not in status  # the path is in the title bar, not repeated
+        app.root.update()
+        notice = str(app.notice.cget("text"))
+        assert notice.startswith("⚠ file looks truncated: declares 2.00 s / 48 frames, only "), notice
+        assert str(cut) not in notice  # the path is in the title bar, not repeated
+        assert app.notice.winfo_ismapped() and app.notice.winfo_height() > 1
+        # shown between the frame area and the status line
+        assert app.view.winfo_rooty() < app.notice.winfo_rooty() < app.status_bar.winfo_rooty()
         assert app.state.frame_count < 48
     finally:
         close_project_app(app, project)
     app, project = open_project_app(tmp_path / "project2", ontology_file, whole)
     try:
-        assert "⚠" not in app.status.get() and app.state.frame_count == 48
+        app.root.update()
+        assert not app.notice.winfo_ismapped() and app.state.frame_count == 48
     finally:
         close_project_app(app, project)
 
