@@ -61,6 +61,7 @@ class PropagationMode(_StrEnum):
     AGREE = "agree"
     BAND = "band"
     VOTE = "vote"
+    MODEL = "model"  # no segmenter: `engine.propagation.model` (object model + graph cut)
 
 QUALITY_MIN = 0.2
 QUALITY_DEFAULT = 0.6

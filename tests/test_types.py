@@ -21,7 +21,7 @@ def test_values_are_the_stored_strings():
     assert LABEL_SOURCES == tuple(s.value for s in LabelSource)
     assert [s.value for s in ShapeType] == ["polygon", "bounding_box", "polyline", "point"]
     assert SHAPE_TYPES == ("polygon", "bounding_box")
-    assert [m.value for m in PropagationMode] == ["warp", "segment", "agree", "band", "vote"]
+    assert [m.value for m in PropagationMode] == ["warp", "segment", "agree", "band", "vote", "model"]
 
 
 @pytest.mark.parametrize("member", [LabelSource.PROPAGATED, ShapeType.BOUNDING_BOX, PropagationMode.VOTE])

@@ -99,6 +99,13 @@ def evaluate_vos(args: argparse.Namespace) -> int:
         lines.append(f"{'baseline ' + name:<18} {_fmt(base['J']):>6} {_fmt(base['F']):>6} {_fmt(base['JF']):>6} "
                      f"{_fmt(base['fps']):>7}")
     lines.append(f"flagged frames: {report['flagged_frames']}")
+    flags = report.get("flags")
+    if flags:
+        lines.append(
+            f"flags: {flags['flagged']} flagged of {flags['frames']} scored frames; recall on J < 0.5 "
+            f"{_fmt(flags['recall'])} ({flags['bad_frames']} such frames), precision (J < 0.7) "
+            f"{_fmt(flags['precision'])}; score–J rank correlation {_fmt(flags['spearman'])}"
+        )
     emit(args, report, "\n".join(lines))
     return 0
 

@@ -226,6 +226,30 @@ def run_sequence(sequence: VosSequence, method: Method, frames_limit: int | None
     return SequenceResult(sequence.name, scored, js, fs, produced, seconds)
 
 
+def flag_quality(j: list[float], flagged: list[bool], scores: list[float]) -> dict:
+    """How well review flags and scores point at wrong frames, over scored frames.
+
+    recall: share of the frames with J < 0.5 that are flagged; precision: share of the
+    flagged frames with J < 0.7; spearman: rank correlation of the propagated score with J
+    (None when either is constant). Counts come with them.
+    """
+    from scipy.stats import spearmanr
+
+    values, marks = np.asarray(j, float), np.asarray(flagged, bool)
+    bad, flags = values < 0.5, int(marks.sum())
+    rho = None
+    if len(values) > 2 and np.ptp(values) > 0 and np.ptp(scores) > 0:
+        rho = round(float(spearmanr(scores, values).statistic), 4)
+    return {
+        "frames": int(len(values)),
+        "bad_frames": int(bad.sum()),
+        "flagged": flags,
+        "recall": round(float((bad & marks).sum() / bad.sum()), 4) if bad.any() else None,
+        "precision": round(float((marks & (values < 0.7)).sum() / flags), 4) if flags else None,
+        "spearman": rho,
+    }
+
+
 def summarize(results: list[SequenceResult]) -> dict:
     """Mean over sequences of J, F, J&F, and the overall fps; per-sequence entries."""
     per = [r.to_json() for r in results]
@@ -266,10 +290,15 @@ def evaluate_vos(
     backend = segmenter.name if segmenter is not None else None
     params = replace(params or default_params(backend), on_flag="continue")
     flagged = 0
+    seen: dict[int, tuple[bool, float]] = {}  # frame -> (flagged, score) of the running sequence
+    frame_j: list[float] = []
+    frame_flagged: list[bool] = []
+    frame_scores: list[float] = []
 
     def count_flags(step) -> None:
         nonlocal flagged
         flagged += len(step.flagged)
+        seen[step.frame_index] = (1 in step.flagged, float(step.scores.get(1, 0.0)))
 
     methods: dict[str, Method] = {"propagator": propagator_method(Propagator(segmenter, params), count_flags)}
     if baselines:
@@ -282,7 +311,15 @@ def evaluate_vos(
     for sequence in sequences:
         for name, method in methods.items():
             bar.set_postfix_str(f"{sequence.name} {name}")
-            results[name].append(run_sequence(sequence, method, frames_limit))
+            seen.clear()
+            result = run_sequence(sequence, method, frames_limit)
+            results[name].append(result)
+            if name == "propagator":
+                for frame_index, j in zip(result.frames, result.j):
+                    was_flagged, score = seen.get(frame_index, (True, 0.0))
+                    frame_j.append(j)
+                    frame_flagged.append(was_flagged)
+                    frame_scores.append(score)
             bar.update(1)
     bar.close()
     report = summarize(results["propagator"])
@@ -291,6 +328,7 @@ def evaluate_vos(
             "backend": backend or "flow",
             "model": getattr(segmenter, "model", None),
             "flagged_frames": flagged,
+            "flags": flag_quality(frame_j, frame_flagged, frame_scores),
             "frames_limit": frames_limit,
             "data_dir": str(data_dir),
             "params": asdict(params),

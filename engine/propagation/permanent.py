@@ -8,7 +8,8 @@ change sets share a kind, so an undo takes the whole run back at once):
   propagator's score;
 - where an object's checks fail (it left, was occluded, drifted) the object stops and the
   frame gets a *review* label for it: the last accepted shape, score 0, ``review=True``,
-  which the timeline shows as flagged and N / Shift+N jump to;
+  which the timeline shows as flagged and N / Shift+N jump to; a label the propagator
+  only doubts (its size jumped) is written with ``review=True`` and the object goes on;
 - frames a person confirmed are anchors: a run stops before the next one and never
   overwrites a confirmed label.
 
@@ -155,11 +156,14 @@ def run_propagation(
         with group(run_kind) if group is not None else nullcontext():
             before = written + len(flagged)
             for object_id, label in step.labels.items():
-                store.put(replace(label, source=LabelSource.PROPAGATED, confirmed=False, review=False, media=media),
-                          kind="propagate")
+                # a label the propagator doubts (flagged, but the object goes on) keeps review
+                store.put(replace(label, source=LabelSource.PROPAGATED, confirmed=False, media=media), kind="propagate")
                 previous[object_id] = label
                 written += 1
             for object_id in step.flagged:
+                if object_id in step.labels:
+                    flagged[object_id] = step.frame_index
+                    continue
                 flag = replace(previous[object_id], frame_index=step.frame_index, source=LabelSource.PROPAGATED, score=0.0,
                                confirmed=False, review=True, media=media)
                 if not _confirmed_here(store, media, step.frame_index, object_id):

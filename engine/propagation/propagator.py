@@ -9,7 +9,9 @@ re-prompted segmenter, checks.
 
 When an object fails its checks (left the frame, occluded, drifted) the frame is flagged
 for review for that object and the object stops there (``on_flag="stop"``, the
-default): no label is written for it. Evaluation harnesses that must output a mask on
+default): no label is written for it. In the ``model`` mode only a lost object stops; a
+frame where the object's size jumps is flagged for review (its label has ``review``) and
+the object goes on. Evaluation harnesses that must output a mask on
 every frame use ``on_flag="continue"``, which keeps the best guess and goes on.
 
 Anchors are frames a person confirmed: propagation stops before the next anchor in its
@@ -36,6 +38,7 @@ import numpy as np
 from engine.errors import EditorStateError, PromptError
 from engine.geometry import mask_to_box, mask_to_polygon, shape_to_mask
 from engine.propagation.flow import dense_flow, to_grey
+from engine.propagation.model import ModelParams, ModelTrack, model_step, new_model_track, working_scale
 from engine.propagation.step import FramePair, ObjectTrack, StepChecks, StepParams, advance, new_track, step_object
 from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Box, Embedding, Label, LabelSource, Prompt, PropagationMode, Shape, check_quality
@@ -59,6 +62,10 @@ class PropagationParams:
     flow_long_side: the flow is computed on frames downscaled to at most this long side
         (DIS loses small objects' motion on small frames: 854×480 DAVIS frames lose
         4 J&F points at half size, so the default keeps them at full size).
+    flow_finest_long_side: DIS refines its flow down to the pyramid level with at least
+        this long side (`engine.propagation.flow.dense_flow`).
+    model: the settings of the ``model`` mode (`engine.propagation.model`); in that mode
+        the flow is computed on the model's working frames, to their full size.
     occlusion_check: also compute the forward flow, and leave out of the warped mask the
         pixels that fail the forward–backward check (see `engine.propagation.flow.warp_mask`). Off by
         default: it removes the background a fast textured object uncovers (synthetic
@@ -73,6 +80,8 @@ class PropagationParams:
     step: StepParams = field(default_factory=StepParams)
     flow_preset: str = "medium"
     flow_long_side: int = 960
+    flow_finest_long_side: int = 300
+    model: ModelParams = field(default_factory=ModelParams)
     occlusion_check: bool = False
     quality: float = QUALITY_DEFAULT
     on_flag: str = "stop"
@@ -85,9 +94,16 @@ class PropagationParams:
 
 
 def default_params(backend: str | None) -> PropagationParams:
-    """The measured defaults for a segmenter backend (``classic``, ``sam`` or None = warp only)."""
+    """The measured defaults for a segmenter backend (``classic``, ``sam`` or None = warp only).
+
+    ``classic`` (the weight-free default) propagates with the object model of
+    `engine.propagation.model` (the classic segmenter is not asked); the flow is computed
+    on its working frames (at most 640 px long), refined to full working size.
+    """
     if backend is None:
         return PropagationParams(step=StepParams(mode=PropagationMode.WARP))
+    if backend == "classic":
+        return PropagationParams(step=StepParams(mode=PropagationMode.MODEL))
     if backend == "sam":
         # not measured (no checkpoint here): SAM's own masks are trusted more than
         # classic's, and a binary prior is a poor mask_input for it
@@ -126,7 +142,7 @@ ObjectInput = np.ndarray | Label
 
 @dataclass
 class _Object:
-    track: ObjectTrack
+    track: ObjectTrack | ModelTrack
     template: Label | None
     stop_at: int | None  # first frame (in the direction) it must not reach
 
@@ -254,8 +270,15 @@ class Propagator:
             next_frame = np.asarray(source.frame(next_index))
             next_grey = to_grey(next_frame)
             preset, scale = self.params.flow_preset, self._flow_scale(grey.shape)
-            backward = dense_flow(next_grey, grey, preset=preset, scale=scale)
-            forward = dense_flow(grey, next_grey, preset=preset, scale=scale) if self.params.occlusion_check else None
+            finest = self.params.flow_finest_long_side
+            if self.params.step.mode == PropagationMode.MODEL:
+                finest = max(grey.shape)  # refined to the working frame's own size
+            backward = dense_flow(next_grey, grey, preset=preset, scale=scale, finest_long_side=finest)
+            forward = (
+                dense_flow(grey, next_grey, preset=preset, scale=scale, finest_long_side=finest)
+                if self.params.occlusion_check
+                else None
+            )
             pair = FramePair(grey, next_grey, next_frame, backward, forward)
             predict = self._predictor(next_index, next_frame)
             step = self._step(active, pair, predict, next_index)
@@ -267,6 +290,8 @@ class Propagator:
             yield step
 
     def _flow_scale(self, shape: tuple[int, int]) -> float:
+        if self.params.step.mode == PropagationMode.MODEL:
+            return working_scale(shape, self.params.model)  # the model's working frames
         return min(1.0, self.params.flow_long_side / max(shape))
 
     def _step(self, active: dict[int, _Object], pair: FramePair, predict, frame_index: int) -> PropagationStep:
@@ -278,19 +303,28 @@ class Propagator:
         labels: dict[int, Label] = {}
         for object_id in sorted(active):
             obj = active[object_id]
-            result = step_object(obj.track, pair, predict, self.params.step)
-            checks[object_id] = result.checks
-            if result.flagged:
+            if isinstance(obj.track, ModelTrack):
+                outcome, obj.track = model_step(obj.track, pair.frame, pair.backward, frame_index, self.params.model)
+                ratio = min(outcome.area_ratio, 9.99)
+                step_checks = StepChecks(1.0, ratio, ratio, min(outcome.likeness, 9.99), outcome.agreement, 1.0, "model")
+                mask, score, reason, stop = outcome.mask, outcome.score, outcome.reason, outcome.stop
+            else:
+                result = step_object(obj.track, pair, predict, self.params.step)
+                mask, score, reason, step_checks = result.mask, result.score, result.reason, result.checks
+                stop = bool(reason)
+            checks[object_id] = step_checks
+            if reason:
                 flagged.append(object_id)
-                reasons[object_id] = result.reason
-                if self.params.on_flag == "stop":
+                reasons[object_id] = reason
+                if stop and self.params.on_flag == "stop":
                     del active[object_id]
                     continue
-            masks[object_id] = result.mask
-            scores[object_id] = result.score
-            obj.track = advance(obj.track, frame_index, pair.frame, result.mask, self.params.step)
+            masks[object_id] = mask
+            scores[object_id] = score
+            if isinstance(obj.track, ObjectTrack):
+                obj.track = advance(obj.track, frame_index, pair.frame, mask, self.params.step)
             if obj.template is not None:
-                label = self._label(obj.template, result.mask, frame_index, result.score, result.flagged)
+                label = self._label(obj.template, mask, frame_index, score, bool(reason))
                 if label is not None:
                     labels[object_id] = label
         return PropagationStep(
@@ -300,7 +334,7 @@ class Propagator:
     def _predictor(self, frame_index: int, frame: np.ndarray) -> Callable[[Prompt], object] | None:
         """A lazy ``prompt -> Proposal`` on ``frame``: the embedding is made on first use."""
         segmenter = self._seed_segmenter  # None exactly when self.segmenter is
-        if segmenter is None or self.params.step.mode == PropagationMode.WARP:
+        if segmenter is None or self.params.step.mode in (PropagationMode.WARP, PropagationMode.MODEL):
             return None
         cache: list[Embedding] = []
 
@@ -330,7 +364,12 @@ class Propagator:
         frames = anchors.get(object_id, ()) if isinstance(anchors, Mapping) else anchors
         ahead = [int(f) for f in frames if (int(f) - frame_index) * direction > 0]
         stop_at = (min(ahead) if direction > 0 else max(ahead)) if ahead else None
-        return _Object(new_track(object_id, frame_index, frame, mask, self.params.step), template, stop_at)
+        track: ObjectTrack | ModelTrack
+        if self.params.step.mode == PropagationMode.MODEL:
+            track = new_model_track(object_id, frame_index, frame, mask, self.params.model)
+        else:
+            track = new_track(object_id, frame_index, frame, mask, self.params.step)
+        return _Object(track, template, stop_at)
 
     def _label(self, template: Label, mask: np.ndarray, frame_index: int, score: float, review: bool) -> Label | None:
         shape: Shape | None

@@ -1,0 +1,317 @@
+"""The weight-free propagation step: an object model that remembers, motion as a location
+prior, a pixel-level graph cut in the object's region, re-detection after it is lost.
+
+Per object and frame (`model_step`), at a working scale (``ModelParams.scale`` of the frame):
+
+1. *location prior*: the last mask warped to the new frame with the dense backward flow,
+   blurred by ``sigma`` pixels (flow is wrong by a few pixels at boundaries);
+2. *object model*: colour histograms (CIE Lab, 16 levels a channel) of the object and of a
+   ring of background around it. The reference frame (the mask a person gave) keeps a fixed
+   share ``memory`` of the model for the whole run; the rest follows the accepted frames
+   with rate ``rate``. The model never forgets what it was shown;
+3. *decision*: a graph cut over the pixels of the region of interest (the prior's box plus
+   a margin growing with the object's size and motion): unary terms from the prior's and
+   the colour model's log-odds, contrast-sensitive Potts pairwise terms (``smoothness``);
+4. *clean-up*: connected pieces of the cut that the motion does not support (less than
+   ``support`` of their pixels inside the prior) are dropped;
+5. *lost and found*: when the result keeps less than ``lost_below`` of the reference area
+   the object is *lost* (occluded, out of view, or the flow failed): the frame is flagged,
+   no mask is given, and the next frames look for it by colour alone in a window around
+   where it was last seen, growing with time; it is found again when a piece of 0.3–3× the
+   reference area turns up.
+
+Settings were chosen on davis16-train10 and confirmed on davis16-train-b (docs/BENCHMARKS.md).
+Masks are H×W ``bool``; frames H×W×3 ``uint8`` RGB; flows H×W×2 ``float32``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+LEVELS = 16
+BINS = LEVELS**3
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Settings of `model_step` (see the module docstring).
+
+    scale / max_long_side: working scale of the frame, at most ``max_long_side`` pixels on
+    its long side (854×480 DAVIS frames: 640×360; 720p: 640×360); sigma: blur of the warped prior (working pixels);
+    prior_weight / colour_weight: weights of the two log-odds; smoothness: the pairwise
+    weight; margin: region-of-interest margin and background ring, a fraction of √area;
+    memory: the reference frame's share of the colour model; rate: update rate of the rest;
+    clamp: the prior is clipped to [clamp, 1 − clamp]; support: share of a piece's pixels
+    inside the prior needed to keep it; lost_below: lost under this share of the reference
+    area; redetect: look for a lost object again; min_agreement: flag drift when the result
+    overlaps the prior with IoU below this.
+    """
+
+    scale: float = 0.75
+    max_long_side: int = 640
+    sigma: float = 4.0
+    prior_weight: float = 1.0
+    colour_weight: float = 1.0
+    smoothness: float = 1.5
+    margin: float = 0.35
+    memory: float = 0.5
+    rate: float = 0.2
+    clamp: float = 0.02
+    support: float = 0.3
+    lost_below: float = 0.1
+    redetect: bool = True
+    min_agreement: float = 0.3
+    doubt_shrink: float = 0.8
+    doubt_grow: float = 1.25
+    doubt_window: int = 5
+
+
+@dataclass(frozen=True)
+class ModelTrack:
+    """One object's state at the working scale.
+
+    mask: h×w bool, the last accepted mask (where a lost object is looked for);
+    reference / recent: (object, background) colour histograms, each ``BINS`` float64
+    summing to 1; reference_area: pixels of the given mask; reference_share: the share of
+    its pixels whose colour the reference model calls object (`object_share`); lost:
+    frames since it was lost (0: tracked).
+    """
+
+    object_id: int
+    frame_index: int
+    mask: np.ndarray
+    reference: tuple[np.ndarray, np.ndarray]
+    recent: tuple[np.ndarray, np.ndarray]
+    reference_area: int
+    reference_share: float = 1.0
+    lost: int = 0
+    areas: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """mask: H×W bool at full size (empty while lost); score in [0, 1]; reason: why the
+    frame is flagged ("" when it is not); stop: the object is lost (a propagation that
+    stops at flags stops it; other flags only ask for review); agreement: IoU of the cut with the prior;
+    area_ratio: result area / reference area; likeness: `object_share` of the result under
+    the reference model, relative to the reference frame's (1.0: as at first)."""
+
+    mask: np.ndarray
+    score: float
+    reason: str
+    stop: bool
+    agreement: float
+    area_ratio: float
+    likeness: float = 0.0
+
+
+def working_scale(shape: tuple[int, int], params: ModelParams) -> float:
+    """The scale of the working frame for a full frame of ``shape`` (H, W)."""
+    return min(params.scale, params.max_long_side / max(shape), 1.0)
+
+
+def working_size(shape: tuple[int, int], params: ModelParams) -> tuple[int, int]:
+    """(w, h) of the working frame for a full frame of ``shape`` (H, W)."""
+    height, width = shape
+    scale = working_scale(shape, params)
+    return max(8, int(round(width * scale))), max(8, int(round(height * scale)))
+
+
+def colour_bins(rgb: np.ndarray) -> np.ndarray:
+    """h×w int32 histogram bins in [0, BINS) of an h×w×3 uint8 RGB image, in CIE Lab."""
+    import cv2
+
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB)
+    q = (np.asarray(lab, np.uint8) >> 4).astype(np.int32)
+    return (q[..., 0] * LEVELS + q[..., 1]) * LEVELS + q[..., 2]
+
+
+def colour_model(bins: np.ndarray, mask: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """(object, background) normalised histograms: the mask's pixels and a ring of
+    ``margin`` pixels around it."""
+    import cv2
+
+    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
+    ring = (distance > 0) & (distance <= margin)
+    return _normalised(np.bincount(bins[mask], minlength=BINS)), _normalised(np.bincount(bins[ring], minlength=BINS))
+
+
+def _normalised(counts: np.ndarray) -> np.ndarray:
+    counts = counts.astype(np.float64)
+    return counts / max(float(counts.sum()), 1.0)
+
+
+def _margin(area: float, params: ModelParams) -> float:
+    return max(6.0, params.margin * float(np.sqrt(area)))
+
+
+def new_model_track(object_id: int, frame_index: int, frame: np.ndarray, mask: np.ndarray, params: ModelParams) -> ModelTrack:
+    """The track of ``mask`` (H×W bool) given on ``frame`` (H×W×3 uint8 RGB): its reference."""
+    import cv2
+
+    size = working_size(mask.shape, params)
+    small = cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    if not small_mask.any():  # a sliver that vanishes at the working scale: keep its pixels
+        small_mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_AREA) > 0
+    bins = colour_bins(small)
+    model = colour_model(bins, small_mask, _margin(small_mask.sum(), params))
+    share = object_share(model, bins, small_mask)
+    return ModelTrack(object_id, frame_index, small_mask, model, model, max(int(small_mask.sum()), 1), max(share, 1e-3))
+
+
+def object_share(model: tuple[np.ndarray, np.ndarray], bins: np.ndarray, mask: np.ndarray) -> float:
+    """Share of ``mask``'s pixels whose colour is likelier on the object than around it."""
+    if not mask.any():
+        return 0.0
+    values = bins[mask]
+    return float(np.mean(model[0][values] > model[1][values]))
+
+
+def warp_prior(mask: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """h×w float32 share of the object at each pixel of the new frame: ``mask`` (frame t)
+    pulled along the backward flow (new frame → frame t, h×w×2 in working pixels)."""
+    import cv2
+
+    height, width = mask.shape
+    gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return cv2.remap(
+        mask.astype(np.float32), gx + backward[..., 0], gy + backward[..., 1], cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+    )
+
+
+def box_around(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of ``mask``'s bounding box grown by ``pad``, inside the frame
+    (the whole frame for an empty mask)."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return 0, height, 0, width
+    return max(0, ys.min() - pad), min(height, ys.max() + pad + 1), max(0, xs.min() - pad), min(width, xs.max() + pad + 1)
+
+
+def graph_cut(prior: np.ndarray, bins: np.ndarray, rgb: np.ndarray, model: tuple[np.ndarray, np.ndarray],
+              params: ModelParams) -> np.ndarray:
+    """h×w bool: the labelling of a region minimising the prior's and the colour model's
+    costs plus contrast-sensitive smoothness. prior: h×w float32 in [0, 1]; bins: h×w
+    colour bins; rgb: h×w×3 uint8."""
+    import maxflow
+
+    object_hist, background_hist = model
+    colour = np.log((object_hist[bins] + 1e-4) / (background_hist[bins] + 1e-4))
+    p = np.clip(prior, params.clamp, 1 - params.clamp)
+    logit = params.prior_weight * np.log(p / (1 - p)) + params.colour_weight * np.clip(colour, -5, 5)
+    image = rgb.astype(np.float32)
+    dx = np.sum((image[:, 1:] - image[:, :-1]) ** 2, axis=2)
+    dy = np.sum((image[1:] - image[:-1]) ** 2, axis=2)
+    mean = float(np.mean(np.concatenate([dx.ravel(), dy.ravel()]))) if dx.size + dy.size else 1.0
+    beta = 1.0 / (2 * max(mean, 1e-3))
+    right = np.zeros(prior.shape, np.float32)
+    down = np.zeros(prior.shape, np.float32)
+    right[:, :-1] = params.smoothness * np.exp(-beta * dx)
+    down[:-1] = params.smoothness * np.exp(-beta * dy)
+    graph = maxflow.Graph[float]()
+    nodes = graph.add_grid_nodes(prior.shape)
+    graph.add_grid_edges(nodes, weights=right, structure=np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]]), symmetric=True)
+    graph.add_grid_edges(nodes, weights=down, structure=np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0]]), symmetric=True)
+    # source side = object: its capacity is the cost of calling the pixel background
+    graph.add_grid_tedges(nodes, np.logaddexp(0, logit), np.logaddexp(0, -logit))
+    graph.maxflow()
+    return ~graph.get_grid_segments(nodes)
+
+
+def keep_supported(cut: np.ndarray, prior: np.ndarray, support: float) -> np.ndarray:
+    """The connected pieces of ``cut`` (h×w bool) with at least ``support`` of their pixels
+    inside ``prior`` ≥ 0.5; the best-supported piece when none is."""
+    import cv2
+
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cut.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return cut
+    inside = np.bincount(labels.ravel(), weights=(prior >= 0.5).ravel().astype(np.float64), minlength=count)
+    share = inside / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    keep = share >= support
+    keep[0] = False
+    if not keep.any():
+        keep[1 + int(np.argmax(inside[1:]))] = True
+    return keep[labels]
+
+
+def _redetect(track: ModelTrack, bins: np.ndarray, rgb: np.ndarray, model: tuple[np.ndarray, np.ndarray],
+              params: ModelParams) -> np.ndarray:
+    """Look for a lost object by colour alone around where it was last seen."""
+    import cv2
+
+    side = float(np.sqrt(track.reference_area))
+    y0, y1, x0, x1 = box_around(track.mask, int(side * min(3.0, 0.5 + 0.25 * track.lost)))
+    flat = np.full((y1 - y0, x1 - x0), 0.35, np.float32)
+    cut = graph_cut(flat, bins[y0:y1, x0:x1], rgb[y0:y1, x0:x1], model, params)
+    found = np.zeros(track.mask.shape, bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cut.astype(np.uint8), connectivity=8)
+    if count > 1:
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        if 0.3 * track.reference_area <= stats[largest, cv2.CC_STAT_AREA] <= 3 * track.reference_area:
+            found[y0:y1, x0:x1] = labels == largest
+    return found
+
+
+def model_step(track: ModelTrack, frame: np.ndarray, backward: np.ndarray, frame_index: int,
+               params: ModelParams) -> tuple[ModelResult, ModelTrack]:
+    """Carry ``track`` to ``frame`` (H×W×3 uint8 RGB, index ``frame_index``) with the
+    backward flow (H×W×2 float32, full-size pixels): (result, the track after it)."""
+    import cv2
+
+    height, width = frame.shape[:2]
+    size = working_size((height, width), params)
+    small = cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_AREA)
+    bins = colour_bins(small)
+    memory = params.memory
+    model = (memory * track.reference[0] + (1 - memory) * track.recent[0],
+             memory * track.reference[1] + (1 - memory) * track.recent[1])
+    agreement = 1.0
+    if track.lost == 0:
+        flow = cv2.resize(backward, size, interpolation=cv2.INTER_LINEAR) * np.float32(size[0] / width)
+        prior = warp_prior(track.mask, flow)
+        if params.sigma > 0:
+            prior = cv2.GaussianBlur(prior, (0, 0), params.sigma)
+        prior_mask = prior >= 0.5
+        area = max(int(prior_mask.sum()), 1)
+        motion = float(np.median(np.linalg.norm(flow[prior_mask], axis=1))) if prior_mask.any() else 0.0
+        pad = int(max(8.0, params.margin * np.sqrt(area) + 2 * motion))
+        y0, y1, x0, x1 = box_around(prior_mask if prior_mask.any() else track.mask, pad)
+        window = prior[y0:y1, x0:x1]
+        cut = graph_cut(window, bins[y0:y1, x0:x1], small[y0:y1, x0:x1], model, params)
+        mask = np.zeros(track.mask.shape, bool)
+        mask[y0:y1, x0:x1] = keep_supported(cut, window, params.support)
+        union = np.count_nonzero(mask | prior_mask)
+        agreement = np.count_nonzero(mask & prior_mask) / union if union else 0.0
+    elif params.redetect:
+        mask = _redetect(track, bins, small, model, params)
+    else:
+        mask = np.zeros(track.mask.shape, bool)
+    area_ratio = float(np.count_nonzero(mask)) / track.reference_area
+    if area_ratio < params.lost_below:
+        what = "lost: occluded, out of view or the flow failed" if track.lost == 0 else "still lost"
+        after = replace(track, frame_index=frame_index, lost=track.lost + 1)
+        return ModelResult(np.zeros((height, width), bool), 0.0, what, True, agreement, area_ratio, 0.0), after
+    area = int(np.count_nonzero(mask))
+    recent_areas = track.areas or (track.reference_area,)
+    reason = ""
+    if agreement < params.min_agreement:
+        reason = f"drift: the cut and the motion disagree (IoU {agreement:.2f})"
+    elif area < params.doubt_shrink * max(recent_areas):
+        reason = f"doubt: the object shrank to {area / max(recent_areas):.0%} of its size a few frames ago"
+    elif area > params.doubt_grow * min(recent_areas):
+        reason = f"doubt: the object grew to {area / min(recent_areas):.0%} of its size a few frames ago"
+    fresh = colour_model(bins, mask, _margin(mask.sum(), params))
+    recent = ((1 - params.rate) * track.recent[0] + params.rate * fresh[0],
+              (1 - params.rate) * track.recent[1] + params.rate * fresh[1])
+    areas = (*track.areas, area)[-params.doubt_window:]
+    after = replace(track, frame_index=frame_index, mask=mask, recent=recent, lost=0, areas=areas)
+    full = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+    likeness = object_share(track.reference, bins, mask) / track.reference_share
+    score = float(np.clip(agreement, 0.0, 1.0)) * min(1.0, area_ratio / 0.3)
+    return ModelResult(full, score, reason, False, float(agreement), area_ratio, likeness), after
