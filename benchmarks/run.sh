@@ -15,6 +15,10 @@ for what in decode click encode; do $FW bench "$what" --out "$OUT/bench_$what.js
 if [ -d "$DATA/iseg-dev" ]; then
   $FW eval iseg "$DATA/iseg-dev" --out "$OUT/iseg_dev.json"
   $FW eval iseg "$DATA/davis16-train10" --out "$OUT/iseg_davis10.json"
+  # propagation: settings chosen on davis16-train10, confirmed on davis16-train-b
+  $FW eval vos "$DATA/davis16-train10" --out "$OUT/vos_davis10.json"
+  $FW eval vos "$DATA/davis16-train-b" --out "$OUT/vos_davis_b.json"
+  .venv/bin/python benchmarks/propagate_speed.py --data "$DATA" --out "$OUT/propagate_speed.json"
 else
   echo "benchmarks: $DATA/iseg-dev not found; skipping the NoC evaluation" >&2
 fi

@@ -139,3 +139,31 @@ def test_model_mode_on_the_sample_video_has_no_stray_fragments() -> None:
                 assert step.masks[i].any()
     for i, values in ious.items():
         assert np.mean(values) >= 0.85 and min(values) >= 0.6, (i, np.mean(values), min(values))
+
+
+class SequentialClip(Clip):
+    """A clip that also reads sequentially, as `engine.media.FrameSource.iter_frames` does."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        super().__init__(frames)
+        self.runs: list[tuple[int, int]] = []
+
+    def iter_frames(self, start: int = 0, stop: int | None = None, step: int = 1):
+        stop = len(self) if stop is None else stop
+        self.runs.append((start, stop))
+        for index in range(start, stop, step):
+            yield self.frames[index].copy()
+
+
+def test_a_video_is_read_sequentially_forwards_and_frame_by_frame_backwards() -> None:
+    """A video reader asked frame by frame is parked between reads and re-seeks from the
+    keyframe each time (720p: 71.8 s → 23.7 s for 289 frames when read sequentially)."""
+    clip, truth = square_clip(12, start_x=10, speed=3)
+    sequential = SequentialClip(clip.frames)
+    steps = list(model_propagator().propagate(sequential, 2, {1: truth[2]}, until=9))
+    assert [s.frame_index for s in steps] == list(range(3, 10))
+    assert sequential.runs == [(3, 10)] and sequential.reads == [2]  # the start frame, then one run
+    back = list(model_propagator().propagate(sequential, 9, {1: truth[9]}, direction=-1, until=4))
+    assert [s.frame_index for s in back] == [8, 7, 6, 5, 4] and sequential.runs == [(3, 10)]
+    assert sequential.reads == [2, 9, 8, 7, 6, 5, 4]
+    assert all(mask_iou(s.masks[1], truth[s.frame_index]) > 0.85 for s in steps + back)
