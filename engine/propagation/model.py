@@ -30,6 +30,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from engine.propagation.flow import warp_mask
+
 LEVELS = 16
 BINS = LEVELS**3
 
@@ -170,19 +172,6 @@ def object_share(model: tuple[np.ndarray, np.ndarray], bins: np.ndarray, mask: n
     return float(np.mean(model[0][values] > model[1][values]))
 
 
-def warp_prior(mask: np.ndarray, backward: np.ndarray) -> np.ndarray:
-    """h×w float32 share of the object at each pixel of the new frame: ``mask`` (frame t)
-    pulled along the backward flow (new frame → frame t, h×w×2 in working pixels)."""
-    import cv2
-
-    height, width = mask.shape
-    gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return cv2.remap(
-        mask.astype(np.float32), gx + backward[..., 0], gy + backward[..., 1], cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=0,
-    )
-
-
 def box_around(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1) of ``mask``'s bounding box grown by ``pad``, inside the frame
     (the whole frame for an empty mask)."""
@@ -274,7 +263,7 @@ def model_step(track: ModelTrack, frame: np.ndarray, backward: np.ndarray, frame
     agreement = 1.0
     if track.lost == 0:
         flow = cv2.resize(backward, size, interpolation=cv2.INTER_LINEAR) * np.float32(size[0] / width)
-        prior = warp_prior(track.mask, flow)
+        prior = warp_mask(track.mask, flow)
         if params.sigma > 0:
             prior = cv2.GaussianBlur(prior, (0, 0), params.sigma)
         prior_mask = prior >= 0.5

@@ -11,7 +11,7 @@ import pytest
 
 from engine.errors import PromptError
 from engine.geometry import mask_iou
-from engine.propagation.model import ModelParams, box_around, colour_bins, colour_model, graph_cut, keep_supported, warp_prior
+from engine.propagation.model import ModelParams, box_around, colour_bins, colour_model, graph_cut, keep_supported
 from engine.propagation.propagator import Propagator, default_params
 from engine.segment.classic.segmenter import ClassicSegmenter
 from engine.types import PropagationMode
@@ -25,16 +25,6 @@ def model_propagator(**changes) -> Propagator:
 
 
 # -- pure pieces ---------------------------------------------------------------------------
-def test_warp_prior_follows_a_constant_flow() -> None:
-    mask = np.zeros((40, 60), bool)
-    mask[10:20, 10:20] = True
-    backward = np.zeros((40, 60, 2), np.float32)
-    backward[..., 0] = -5  # every pixel of the new frame came from 5 px to its left
-    prior = warp_prior(mask, backward)
-    assert prior.dtype == np.float32 and prior.shape == (40, 60)
-    assert np.array_equal(prior >= 0.5, np.roll(mask, 5, axis=1))
-
-
 def test_graph_cut_takes_the_objects_colour_where_the_prior_is_unsure() -> None:
     rng = np.random.default_rng(3)
     image = texture(rng, 60, 80, (0.3, 0.4, 0.9))  # blue background
