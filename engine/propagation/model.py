@@ -14,7 +14,13 @@ Per object and frame (`model_step`), at a working scale (``ModelParams.scale`` o
    the colour model's log-odds, contrast-sensitive Potts pairwise terms (``smoothness``);
 4. *clean-up*: connected pieces of the cut that the motion does not support (less than
    ``support`` of their pixels inside the prior) are dropped;
-5. *lost and found*: when the result keeps less than ``lost_below`` of the reference area
+5. *review*: the risk that the label is wrong (J < 0.5) is estimated from five signals of
+   the step (`label_risk`): how much the mask's colours look like the reference object
+   more than its surroundings do, how much the surroundings look like the object,
+   the frames since the reference, the agreement of the cut with the prior, and the
+   number of pieces. The frame is flagged for review when the risk exceeds ``review_risk``;
+   the label's score is 1 − risk;
+6. *lost and found*: when the result keeps less than ``lost_below`` of the reference area
    the object is *lost* (occluded, out of view, or the flow failed): the frame is flagged,
    no mask is given, and the next frames look for it by colour alone in a window around
    where it was last seen, growing with time; it is found again when a piece of 0.3–3× the
@@ -47,8 +53,11 @@ class ModelParams:
     memory: the reference frame's share of the colour model; rate: update rate of the rest;
     clamp: the prior is clipped to [clamp, 1 − clamp]; support: share of a piece's pixels
     inside the prior needed to keep it; lost_below: lost under this share of the reference
-    area; redetect: look for a lost object again; min_agreement: flag drift when the result
-    overlaps the prior with IoU below this.
+    area; redetect: look for a lost object again.
+    risk_*: the weights of `label_risk` (a logistic model of P(J < 0.5), fitted once on
+    davis16-train10's frames and confirmed on davis16-train-b, docs/BENCHMARKS.md);
+    review_risk: flag a frame whose risk is above this (the highest threshold that flags
+    0.8 of train10's frames with J < 0.5; about its rate of such frames).
     """
 
     scale: float = 0.75
@@ -64,10 +73,13 @@ class ModelParams:
     support: float = 0.3
     lost_below: float = 0.1
     redetect: bool = True
-    min_agreement: float = 0.3
-    doubt_shrink: float = 0.8
-    doubt_grow: float = 1.25
-    doubt_window: int = 5
+    risk_bias: float = 4.13
+    risk_colour: float = -1.12
+    risk_ambiguity: float = 3.35
+    risk_age: float = 0.91
+    risk_agreement: float = -11.2
+    risk_pieces: float = 0.275
+    review_risk: float = 0.066
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ class ModelTrack:
     reference_area: int
     reference_share: float = 1.0
     lost: int = 0
-    areas: tuple[int, ...] = ()
+    reference_frame: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,7 +110,8 @@ class ModelResult:
     frame is flagged ("" when it is not); stop: the object is lost (a propagation that
     stops at flags stops it; other flags only ask for review); agreement: IoU of the cut with the prior;
     area_ratio: result area / reference area; likeness: `object_share` of the result under
-    the reference model, relative to the reference frame's (1.0: as at first)."""
+    the reference model, relative to the reference frame's (1.0: as at first); risk: the
+    estimated probability that the label is wrong (`label_risk`)."""
 
     mask: np.ndarray
     score: float
@@ -107,6 +120,45 @@ class ModelResult:
     agreement: float
     area_ratio: float
     likeness: float = 0.0
+    risk: float = 1.0
+
+
+@dataclass(frozen=True)
+class RiskSignals:
+    """What `label_risk` weighs, for one accepted mask.
+
+    colour: share of the mask's pixels the reference model calls object minus that share
+    of the ring around it; ambiguity: share of the ring the current model calls object;
+    age: frames since the reference; agreement: IoU of the cut with the prior; pieces:
+    connected pieces of the mask.
+    """
+
+    colour: float
+    ambiguity: float
+    age: int
+    agreement: float
+    pieces: int
+
+
+def label_risk(signals: RiskSignals, params: ModelParams) -> float:
+    """Estimated probability in (0, 1) that a propagated label has J < 0.5."""
+    z = (params.risk_bias + params.risk_colour * signals.colour + params.risk_ambiguity * signals.ambiguity
+         + params.risk_age * float(np.log1p(signals.age)) + params.risk_agreement * signals.agreement
+         + params.risk_pieces * signals.pieces)
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _review_reason(signals: RiskSignals, risk: float, params: ModelParams) -> str:
+    """Why a frame is flagged: the risk and its largest contributions."""
+    parts = {
+        "the cut and the motion disagree": params.risk_agreement * (signals.agreement - 0.9),
+        "the surroundings look like the object": params.risk_ambiguity * signals.ambiguity,
+        "its colours drifted from the reference": params.risk_colour * (signals.colour - 0.8),
+        f"{signals.age} frames from the reference": params.risk_age * float(np.log1p(signals.age)),
+        f"it is in {signals.pieces} pieces": params.risk_pieces * max(signals.pieces - 1, 0),
+    }
+    top = sorted(parts, key=lambda k: -parts[k])[:2]
+    return f"review: likely wrong ({risk:.0%}): " + "; ".join(top)
 
 
 def working_scale(shape: tuple[int, int], params: ModelParams) -> float:
@@ -130,13 +182,19 @@ def colour_bins(rgb: np.ndarray) -> np.ndarray:
     return (q[..., 0] * LEVELS + q[..., 1]) * LEVELS + q[..., 2]
 
 
-def colour_model(bins: np.ndarray, mask: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """(object, background) normalised histograms: the mask's pixels and a ring of
-    ``margin`` pixels around it."""
+def ring_around(mask: np.ndarray, margin: float) -> np.ndarray:
+    """h×w bool: the pixels outside ``mask`` (h×w bool) within ``margin`` pixels of it."""
     import cv2
 
     distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 3)
-    ring = (distance > 0) & (distance <= margin)
+    return (distance > 0) & (distance <= margin)
+
+
+def colour_model(bins: np.ndarray, mask: np.ndarray, margin: float,
+                 ring: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(object, background) normalised histograms: the mask's pixels and a ring of
+    ``margin`` pixels around it (``ring``, when already known)."""
+    ring = ring_around(mask, margin) if ring is None else ring
     return _normalised(np.bincount(bins[mask], minlength=BINS)), _normalised(np.bincount(bins[ring], minlength=BINS))
 
 
@@ -161,7 +219,8 @@ def new_model_track(object_id: int, frame_index: int, frame: np.ndarray, mask: n
     bins = colour_bins(small)
     model = colour_model(bins, small_mask, _margin(small_mask.sum(), params))
     share = object_share(model, bins, small_mask)
-    return ModelTrack(object_id, frame_index, small_mask, model, model, max(int(small_mask.sum()), 1), max(share, 1e-3))
+    return ModelTrack(object_id, frame_index, small_mask, model, model, max(int(small_mask.sum()), 1), max(share, 1e-3),
+                      reference_frame=frame_index)
 
 
 def object_share(model: tuple[np.ndarray, np.ndarray], bins: np.ndarray, mask: np.ndarray) -> float:
@@ -286,21 +345,20 @@ def model_step(track: ModelTrack, frame: np.ndarray, backward: np.ndarray, frame
         what = "lost: occluded, out of view or the flow failed" if track.lost == 0 else "still lost"
         after = replace(track, frame_index=frame_index, lost=track.lost + 1)
         return ModelResult(np.zeros((height, width), bool), 0.0, what, True, agreement, area_ratio, 0.0), after
-    area = int(np.count_nonzero(mask))
-    recent_areas = track.areas or (track.reference_area,)
-    reason = ""
-    if agreement < params.min_agreement:
-        reason = f"drift: the cut and the motion disagree (IoU {agreement:.2f})"
-    elif area < params.doubt_shrink * max(recent_areas):
-        reason = f"doubt: the object shrank to {area / max(recent_areas):.0%} of its size a few frames ago"
-    elif area > params.doubt_grow * min(recent_areas):
-        reason = f"doubt: the object grew to {area / min(recent_areas):.0%} of its size a few frames ago"
-    fresh = colour_model(bins, mask, _margin(mask.sum(), params))
+    ring = ring_around(mask, _margin(mask.sum(), params))
+    signals = RiskSignals(
+        colour=object_share(track.reference, bins, mask) - object_share(track.reference, bins, ring),
+        ambiguity=object_share(model, bins, ring),
+        age=abs(frame_index - track.reference_frame),
+        agreement=float(agreement),
+        pieces=int(cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0]) - 1,
+    )
+    risk = label_risk(signals, params)
+    reason = _review_reason(signals, risk, params) if risk > params.review_risk else ""
+    fresh = colour_model(bins, mask, 0.0, ring)
     recent = ((1 - params.rate) * track.recent[0] + params.rate * fresh[0],
               (1 - params.rate) * track.recent[1] + params.rate * fresh[1])
-    areas = (*track.areas, area)[-params.doubt_window:]
-    after = replace(track, frame_index=frame_index, mask=mask, recent=recent, lost=0, areas=areas)
+    after = replace(track, frame_index=frame_index, mask=mask, recent=recent, lost=0)
     full = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     likeness = object_share(track.reference, bins, mask) / track.reference_share
-    score = float(np.clip(agreement, 0.0, 1.0)) * min(1.0, area_ratio / 0.3)
-    return ModelResult(full, score, reason, False, float(agreement), area_ratio, likeness), after
+    return ModelResult(full, 1.0 - risk, reason, False, float(agreement), area_ratio, likeness, risk), after

@@ -9,7 +9,8 @@ change sets share a kind, so an undo takes the whole run back at once):
 - where an object's checks fail (it left, was occluded, drifted) the object stops and the
   frame gets a *review* label for it: the last accepted shape, score 0, ``review=True``,
   which the timeline shows as flagged and N / Shift+N jump to; a label the propagator
-  only doubts (its size jumped) is written with ``review=True`` and the object goes on;
+  only doubts (its estimated risk of being wrong is high) is written with ``review=True``
+  and the object goes on;
 - frames a person confirmed are anchors: a run stops before the next one and never
   overwrites a confirmed label.
 

@@ -10,7 +10,7 @@ re-prompted segmenter, checks.
 When an object fails its checks (left the frame, occluded, drifted) the frame is flagged
 for review for that object and the object stops there (``on_flag="stop"``, the
 default): no label is written for it. In the ``model`` mode only a lost object stops; a
-frame where the object's size jumps is flagged for review (its label has ``review``) and
+frame whose label is likely wrong (`engine.propagation.model.label_risk`) is flagged for review (its label has ``review``) and
 the object goes on. Evaluation harnesses that must output a mask on
 every frame use ``on_flag="continue"``, which keeps the best guess and goes on.
 
