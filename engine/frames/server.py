@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +138,28 @@ class FrameServer:
         finally:
             self._decode_lock.release()
         return frame
+
+    def iter_frames(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Frames ``start … stop − 1`` in order, decoded sequentially (the source's
+        `iter_frames`: one keyframe seek per chunk, not one per frame) and kept in the frame
+        cache, so a propagation reading them leaves them ready to show. Frames already
+        cached are not decoded again. H×W×3 uint8 RGB, read-only. Other decodes (the UI's
+        `get_frame`) wait at most one chunk."""
+        index, stop = self.source.check_index(start), min(int(stop), len(self.source))
+        while index < stop:
+            frame = self._frames.get(index)
+            if frame is not None:
+                yield frame
+                index += 1
+                continue
+            end = index
+            while end < stop and end not in self._frames:
+                end += 1
+            for frame in self.source.iter_frames(index, end):
+                frame.setflags(write=False)
+                self._frames.put(index, frame)
+                yield frame
+                index += 1
 
     def request_frame(self, frame_index: int, callback: Callback | None = None) -> Future:
         """A Future of `get_frame(frame_index)`, decoded on the decode thread."""

@@ -16,10 +16,10 @@ Per object and frame (`model_step`), at a working scale (``ModelParams.scale`` o
    ``support`` of their pixels inside the prior) are dropped;
 5. *review*: the risk that the label is wrong (J < 0.5) is estimated from five signals of
    the step (`label_risk`): how much the mask's colours look like the reference object
-   more than its surroundings do, how much the surroundings look like the object,
-   the frames since the reference, the agreement of the cut with the prior, and the
-   number of pieces. The frame is flagged for review when the risk exceeds ``review_risk``;
-   the label's score is 1 − risk;
+   more than its surroundings do, how much the surroundings look like the object, how
+   much the cuts have departed from the motion since the reference (accumulated), the
+   agreement of this cut with the prior, and the number of pieces. The frame is flagged
+   for review when the risk exceeds ``review_risk``; the label's score is 1 − risk;
 6. *lost and found*: when the result keeps less than ``lost_below`` of the reference area
    the object is *lost* (occluded, out of view, or the flow failed): the frame is flagged,
    no mask is given, and the next frames look for it by colour alone in a window around
@@ -73,13 +73,13 @@ class ModelParams:
     support: float = 0.3
     lost_below: float = 0.1
     redetect: bool = True
-    risk_bias: float = 4.13
-    risk_colour: float = -1.12
-    risk_ambiguity: float = 3.35
-    risk_age: float = 0.91
-    risk_agreement: float = -11.2
-    risk_pieces: float = 0.275
-    review_risk: float = 0.066
+    risk_bias: float = 0.62
+    risk_colour: float = -0.855
+    risk_ambiguity: float = 4.24
+    risk_drift: float = 0.878
+    risk_agreement: float = -5.24
+    risk_pieces: float = 0.238
+    review_risk: float = 0.058
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ class ModelTrack:
     reference / recent: (object, background) colour histograms, each ``BINS`` float64
     summing to 1; reference_area: pixels of the given mask; reference_share: the share of
     its pixels whose colour the reference model calls object (`object_share`); lost:
-    frames since it was lost (0: tracked).
+    frames since it was lost (0: tracked); drift: the sum of 1 − agreement (the cut's IoU
+    with the motion prior) over the frames since the reference.
     """
 
     object_id: int
@@ -101,7 +102,7 @@ class ModelTrack:
     reference_area: int
     reference_share: float = 1.0
     lost: int = 0
-    reference_frame: int = 0
+    drift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,13 @@ class RiskSignals:
 
     colour: share of the mask's pixels the reference model calls object minus that share
     of the ring around it; ambiguity: share of the ring the current model calls object;
-    age: frames since the reference; agreement: IoU of the cut with the prior; pieces:
-    connected pieces of the mask.
+    drift: `ModelTrack.drift` after this frame; agreement: IoU of the cut with the prior;
+    pieces: connected pieces of the mask.
     """
 
     colour: float
     ambiguity: float
-    age: int
+    drift: float
     agreement: float
     pieces: int
 
@@ -143,7 +144,7 @@ class RiskSignals:
 def label_risk(signals: RiskSignals, params: ModelParams) -> float:
     """Estimated probability in (0, 1) that a propagated label has J < 0.5."""
     z = (params.risk_bias + params.risk_colour * signals.colour + params.risk_ambiguity * signals.ambiguity
-         + params.risk_age * float(np.log1p(signals.age)) + params.risk_agreement * signals.agreement
+         + params.risk_drift * float(np.log1p(signals.drift)) + params.risk_agreement * signals.agreement
          + params.risk_pieces * signals.pieces)
     return float(1.0 / (1.0 + np.exp(-z)))
 
@@ -154,7 +155,7 @@ def _review_reason(signals: RiskSignals, risk: float, params: ModelParams) -> st
         "the cut and the motion disagree": params.risk_agreement * (signals.agreement - 0.9),
         "the surroundings look like the object": params.risk_ambiguity * signals.ambiguity,
         "its colours drifted from the reference": params.risk_colour * (signals.colour - 0.8),
-        f"{signals.age} frames from the reference": params.risk_age * float(np.log1p(signals.age)),
+        "the cuts corrected the motion a lot since the reference": params.risk_drift * float(np.log1p(signals.drift)),
         f"it is in {signals.pieces} pieces": params.risk_pieces * max(signals.pieces - 1, 0),
     }
     top = sorted(parts, key=lambda k: -parts[k])[:2]
@@ -219,8 +220,7 @@ def new_model_track(object_id: int, frame_index: int, frame: np.ndarray, mask: n
     bins = colour_bins(small)
     model = colour_model(bins, small_mask, _margin(small_mask.sum(), params))
     share = object_share(model, bins, small_mask)
-    return ModelTrack(object_id, frame_index, small_mask, model, model, max(int(small_mask.sum()), 1), max(share, 1e-3),
-                      reference_frame=frame_index)
+    return ModelTrack(object_id, frame_index, small_mask, model, model, max(int(small_mask.sum()), 1), max(share, 1e-3))
 
 
 def object_share(model: tuple[np.ndarray, np.ndarray], bins: np.ndarray, mask: np.ndarray) -> float:
@@ -343,13 +343,13 @@ def model_step(track: ModelTrack, frame: np.ndarray, backward: np.ndarray, frame
     area_ratio = float(np.count_nonzero(mask)) / track.reference_area
     if area_ratio < params.lost_below:
         what = "lost: occluded, out of view or the flow failed" if track.lost == 0 else "still lost"
-        after = replace(track, frame_index=frame_index, lost=track.lost + 1)
+        after = replace(track, frame_index=frame_index, lost=track.lost + 1, drift=track.drift + 1 - agreement)
         return ModelResult(np.zeros((height, width), bool), 0.0, what, True, agreement, area_ratio, 0.0), after
     ring = ring_around(mask, _margin(mask.sum(), params))
     signals = RiskSignals(
         colour=object_share(track.reference, bins, mask) - object_share(track.reference, bins, ring),
         ambiguity=object_share(model, bins, ring),
-        age=abs(frame_index - track.reference_frame),
+        drift=track.drift + 1 - agreement,
         agreement=float(agreement),
         pieces=int(cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0]) - 1,
     )
@@ -358,7 +358,7 @@ def model_step(track: ModelTrack, frame: np.ndarray, backward: np.ndarray, frame
     fresh = colour_model(bins, mask, 0.0, ring)
     recent = ((1 - params.rate) * track.recent[0] + params.rate * fresh[0],
               (1 - params.rate) * track.recent[1] + params.rate * fresh[1])
-    after = replace(track, frame_index=frame_index, mask=mask, recent=recent, lost=0)
+    after = replace(track, frame_index=frame_index, mask=mask, recent=recent, lost=0, drift=signals.drift)
     full = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
     likeness = object_share(track.reference, bins, mask) / track.reference_share
     return ModelResult(full, 1.0 - risk, reason, False, float(agreement), area_ratio, likeness, risk), after

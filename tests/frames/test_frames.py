@@ -349,3 +349,33 @@ def test_memory_stays_bounded_paging_a_whole_720p_video(long_video, backend):
     # The frame cache (64 MiB) plus decoder working memory; unbounded decord run-ahead on
     # this clip reaches ~800 MB.
     assert peak - base < budget_mib + 120, f"RSS grew {peak - base:.0f} MiB"
+
+
+def test_iter_frames_reads_in_one_pass_and_leaves_the_frames_cached():
+    """A propagation reads forwards through the server: one sequential pass over the
+    source (not one seek per frame), frames already cached are not decoded again, and
+    the frames it read are ready to show."""
+    from tests.counting_media import CountingSource, moving_square
+
+    frames, _ = moving_square(12)
+
+    class Sequential(CountingSource):
+        def __init__(self, frames):
+            super().__init__(frames)
+            self.runs: list[tuple[int, int]] = []
+
+        def iter_frames(self, start=0, stop=None, step=1):
+            self.runs.append((start, stop))
+            return super().iter_frames(start, stop, step)
+
+    source = Sequential(frames)
+    with FrameServer(source, frame_cache_bytes=1 << 24) as server:
+        server.get_frame(5)  # shown before the run: not decoded again
+        read = list(server.iter_frames(2, 10))
+        assert len(read) == 8 and all(np.array_equal(a, frames[i]) for a, i in zip(read, range(2, 10)))
+        assert source.runs == [(2, 5), (6, 10)]
+        assert all(source.decodes[i] == 1 for i in range(2, 10)) and 0 not in source.decodes
+        assert all(not frame.flags.writeable for frame in read)
+        server.get_frame(7)
+        assert source.decodes[7] == 1  # cached by the run
+        assert list(server.iter_frames(10, 99))[-1].shape == frames[0].shape  # stops at the end
