@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The real readers the interop tests load exports with (their other dependencies are in the
+# `test` extra; see pyproject.toml for why these two come without theirs).
+READERS := "datumaro>=1.13,<1.14" "ultralytics>=8.4,<8.5"
 
 .PHONY: demo test bench sample-media clean gui-deps screenshots
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test,sam]"
+	$(PY) -m pip install --quiet --no-deps $(READERS)
 	touch $(STAMP)
 
 ## The main job on sample_media/ with the default segmenter: a recorded prompt session segments

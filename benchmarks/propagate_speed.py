@@ -5,7 +5,9 @@ Three measurements, each with a bare baseline timed in the same run:
 - three objects on it (the same mask three times: the per-object work counted thrice),
   against one object: issue 18 asks for at most 2×;
 - one object through a 720p clip of ``../shared/data/videos`` (an ellipse in the middle of
-  the first frame: speed only, no ground truth), against decoding the clip.
+  the first frame: speed only, no ground truth), against decoding the clip;
+- the same through the label editor (`Editor.propagate`: frames through its frame server,
+  labels written to its store), what a person waits for.
 
     .venv/bin/python benchmarks/propagate_speed.py [--data ../shared/data] [--out FILE.json]
 """
@@ -47,6 +49,21 @@ def propagate_seconds(path: Path, masks: dict[int, np.ndarray], frames: int) -> 
         return time.perf_counter() - started, count + 1
 
 
+def editor_seconds(path: Path, mask: np.ndarray) -> tuple[float, int]:
+    from engine.editing.editor import Editor
+    from engine.geometry import mask_to_polygon
+    from engine.types import Label, LabelSource, ShapeType
+
+    with Editor(ClassicSegmenter()) as editor:
+        editor.open(path)
+        polygon_class = next(c.name for c in editor.ontology if c.shape == ShapeType.POLYGON)
+        editor.store.put(Label(1, 0, polygon_class, mask_to_polygon(mask), source=LabelSource.MANUAL,
+                               media=editor.media_name))
+        started = time.perf_counter()
+        result = editor.propagate(1)
+        return time.perf_counter() - started, result.written + 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("FRAMEWISE_DATA", "../shared/data"))
@@ -69,6 +86,7 @@ def main() -> int:
     ellipse = ((xx - width / 2) / (width / 8)) ** 2 + ((yy - height / 2) / (height / 6)) ** 2 <= 1
     clip_decode = decode_seconds(clip, clip_frames)
     clip_seconds, clip_produced = propagate_seconds(clip, {1: ellipse}, clip_frames)
+    in_editor, editor_frames = editor_seconds(clip, ellipse)
     result = {
         "machine": machine_info(),
         "davis": {"sequence": sequence.name, "frames": produced, "size": list(first.shape[::-1]),
@@ -77,14 +95,17 @@ def main() -> int:
                   "one_vs_decode": round(one / decode, 1), "three_vs_one": round(three / one, 2)},
         "clip": {"name": args.clip, "frames": clip_produced, "size": [width, height],
                  "decode_s": round(clip_decode, 2), "propagate_s": round(clip_seconds, 2),
-                 "fps": round(clip_produced / clip_seconds, 2), "propagate_vs_decode": round(clip_seconds / clip_decode, 1)},
+                 "fps": round(clip_produced / clip_seconds, 2), "propagate_vs_decode": round(clip_seconds / clip_decode, 1),
+                 "editor_s": round(in_editor, 2), "editor_frames": editor_frames,
+                 "editor_vs_propagator": round(in_editor / clip_seconds, 2)},
     }
     d, c = result["davis"], result["clip"]
     print(f"{d['sequence']} {d['size'][0]}×{d['size'][1]}, {d['frames']} frames: one object {d['one_object_s']} s "
           f"({d['one_object_fps']} frames/s, {d['one_vs_decode']}× decoding alone), three objects "
           f"{d['three_objects_s']} s ({d['three_vs_one']}× one)")
     print(f"{c['name']} {c['size'][0]}×{c['size'][1]}, {c['frames']} frames: {c['propagate_s']} s "
-          f"({c['fps']} frames/s, {c['propagate_vs_decode']}× decoding alone)")
+          f"({c['fps']} frames/s, {c['propagate_vs_decode']}× decoding alone); in the editor {c['editor_s']} s "
+          f"({c['editor_frames']} frames, {c['editor_vs_propagator']}× the bare propagator)")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1))
     return 0

@@ -19,6 +19,12 @@ if [ -d "$DATA/iseg-dev" ]; then
   $FW eval vos "$DATA/davis16-train10" --out "$OUT/vos_davis10.json"
   $FW eval vos "$DATA/davis16-train-b" --out "$OUT/vos_davis_b.json"
   .venv/bin/python benchmarks/propagate_speed.py --data "$DATA" --out "$OUT/propagate_speed.json"
+  # filling between two keyframes from both ends, fused, against each run alone
+  .venv/bin/python benchmarks/fill_between.py "$DATA/davis16-train10" --out "$OUT/fill_davis10.json"
+  .venv/bin/python benchmarks/fill_between.py "$DATA/davis16-train-b" --out "$OUT/fill_davis_b.json"
+  # the simulated annotator (sequential and keyframe modes vs clicking every frame): ~25 min a set
+  $FW eval effort "$DATA/davis16-train10" --out "$OUT/effort_davis10.json"
+  $FW eval effort "$DATA/davis16-train-b" --out "$OUT/effort_davis_b.json"
 else
   echo "benchmarks: $DATA/iseg-dev not found; skipping the NoC evaluation" >&2
 fi

@@ -48,12 +48,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vos.set_defaults(handler=evaluate_vos)
     effort = tasks.add_parser(
         "effort",
-        help="simulated annotator: clicks per 100 frames with propagation vs clicking every frame",
+        help="simulated annotator: clicks per 100 frames with propagation (from the first frame, and between "
+        "keyframes) vs clicking every frame",
     )
     _options(effort, flow=False)
     effort.add_argument("--threshold", type=float, default=0.85, help="IoU below which a frame is corrected")
     effort.add_argument("--max-clicks", type=int, default=20)
     effort.add_argument("--no-baseline", action="store_true", help="skip the clicks-only baseline")
+    effort.add_argument(
+        "--annotator",
+        choices=("sequential", "keyframes", "both"),
+        default="both",
+        help="sequential: propagate from the first frame and correct; keyframes: click the first and last frame, "
+        "fill between from both ends and correct; both (default)",
+    )
     effort.set_defaults(handler=evaluate_effort)
 
 
@@ -123,17 +131,31 @@ def evaluate_effort(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         max_clicks=args.max_clicks,
         baseline=not args.no_baseline,
+        annotators=("sequential", "keyframes") if args.annotator == "both" else (args.annotator,),
     )
+    titles = (("propagation", "sequential"), ("keyframes", "keyframes"), ("no_propagation", "clicks only"))
     lines = []
-    for key, title in (("propagation", "with propagation"), ("no_propagation", "clicks only")):
+    for key, title in titles:
         if key in report:
             r = report[key]
             lines.append(
-                f"{title:<17} {r['clicks_per_100_frames']:>7.1f} clicks/100 frames, "
+                f"{title:<12} {r['clicks_per_100_frames']:>7.1f} clicks/100 frames "
+                f"({r['clicks_per_100_reachable_frames']:.1f} on reachable frames), "
                 f"{r['corrected_frames']} corrected of {r['frames']} frames, "
                 f"{r['flagged_frames']} flagged, mean J {_fmt(r['J'])}"
             )
-    if report.get("click_ratio") is not None:
-        lines.append(f"propagation saves {report['click_ratio']:.2f}× clicks")
+    if "no_propagation" in report:
+        base = report["no_propagation"]
+        lines.append(f"reachable frames (the clicker gets them to {report['threshold']} from scratch): "
+                     f"{base['reachable_frames']} of {base['frames']}")
+    for mode, ratio in report.get("ratios", {}).items():
+        everything, reachable = ratio["all_frames"], ratio["reachable_frames"]
+        lines.append(
+            f"{mode}: {_times(reachable)} fewer clicks on reachable frames, {_times(everything)} on all frames"
+        )
     emit(args, report, "\n".join(lines))
     return 0
+
+
+def _times(value) -> str:
+    return "—" if value is None else f"{value:.2f}×"

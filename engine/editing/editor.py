@@ -301,7 +301,7 @@ class Editor:
         server = self.server  # raises when no media is open
         self._cancel = threading.Event()
         result = run_propagation(
-            CachedFrames(server.get_frame, len(server.source)), self.store, self.media_name, self.frame_index,
+            CachedFrames(server.get_frame, len(server.source), server.iter_frames), self.store, self.media_name, self.frame_index,
             self.segmenter, quality=self.quality, embed=lambda frame_index, frame: server.get_embedding(frame_index),
             group=getattr(self.store, "group", None), direction=direction, until=until, object_ids=object_ids,
             cancel=self._cancel, progress=self.on_progress,

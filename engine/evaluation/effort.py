@@ -1,137 +1,65 @@
 """Annotation effort with and without propagation: a simulated annotator on DAVIS sequences.
 
 The annotator labels one object over a whole sequence (the DAVIS layout of
-`engine.evaluation.vos`) with the standard clicker (`engine.evaluation.clicker`):
+`engine.evaluation.vos`) with the standard clicker (`engine.evaluation.annotator`):
 
-- *with propagation*: the first frame is annotated by clicks; the propagator carries the
-  mask forward; whenever a frame's IoU with the ground truth falls below ``threshold``
-  (0.85) or the propagator flags it, the annotator corrects that frame — clicks on the
-  errors of the propagated mask, each click re-prompting the segmenter with all clicks so
-  far and the previous mask as ``mask_input`` — and propagation resumes from the
-  corrected frame. A frame whose object is gone (empty ground truth) is corrected by
-  deleting the mask (one action, counted as a click); while no object is being tracked
-  the prediction is empty, and the annotator clicks the object when it comes back;
+- *sequential* (permanent drawing from the first frame): the first frame is annotated by
+  clicks; the propagator carries the mask forward; whenever a frame's IoU with the ground
+  truth falls below ``threshold`` (0.85) or the propagator flags it, the annotator
+  corrects that frame — clicks on the errors of the propagated mask, each click
+  re-prompting the segmenter with all clicks so far and the previous mask as
+  ``mask_input`` — and propagation resumes from the corrected frame. A frame whose object
+  is gone (empty ground truth) is corrected by deleting the mask (one action, counted as a
+  click); while no object is being tracked the prediction is empty, and the annotator
+  clicks the object when it comes back;
+- *keyframes* (`engine.evaluation.effort_keyframes`): the first and last frame holding the
+  object are clicked, the frames between are filled from both ends
+  (`engine.propagation.fill`), and the annotator walks forwards correcting as above, each
+  correction a new keyframe the rest is filled again from;
 - *without propagation* (the baseline): every frame is annotated by clicks from scratch.
 
-Clicks stop at IoU ≥ ``threshold`` or after ``max_clicks``. Reported: clicks per 100
-frames, corrected frames (frames the annotator clicked on or deleted a mask on, the first
-frame included), flagged frames, the final mean J over all frames, and the ratio of
-baseline clicks to propagation clicks (how many times fewer clicks).
+Clicks stop at IoU ≥ ``threshold`` or after ``max_clicks``; a frame already at the
+threshold costs none; a correction starts with an include click
+(`engine.evaluation.annotator.first_click`). Reported per mode: clicks per 100 frames, corrected frames (frames
+the annotator clicked on or deleted a mask on, or confirmed when flagged), flagged frames,
+the final mean J over all frames, and the ratio of baseline clicks to the mode's clicks
+(how many times fewer clicks) in two countings:
+
+- *all frames* (the old counting);
+- *reachable frames*: only frames the clicker brings to the threshold from scratch within
+  ``max_clicks`` (the baseline tells which); clicks spent on the others (a thin mast that
+  the segmenter never gets) are left out on both sides.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
-from engine.evaluation.clicker import Click, clicks_to_arrays, next_click
+from engine.evaluation.annotator import DEFAULT_THRESHOLD, EffortResult, EmbeddingCache, Hand, click_until
+from engine.evaluation.effort_keyframes import annotate_with_keyframes
 from engine.evaluation.vos import VosSequence, list_sequences
 from engine.geometry import mask_iou
 from engine.media.open import open_media
 from engine.propagation.propagator import Propagator, default_params
-from engine.segment.base import mask_logits
-from engine.types import Embedding, Prompt
 
-DEFAULT_THRESHOLD = 0.85
-
-
-class EmbeddingCache:
-    """The last few frames' embeddings, shared by the propagator and the corrections."""
-
-    def __init__(self, segmenter, quality: float, size: int = 4) -> None:
-        self.segmenter = segmenter
-        self.quality = quality
-        self.size = size
-        self._items: OrderedDict[int, Embedding] = OrderedDict()
-        self.seconds = 0.0
-
-    def __call__(self, frame_index: int, frame: np.ndarray) -> Embedding:
-        if frame_index in self._items:
-            self._items.move_to_end(frame_index)
-            return self._items[frame_index]
-        started = time.perf_counter()
-        embedding = self.segmenter.prepare(frame, self.quality)
-        self.seconds += time.perf_counter() - started
-        self._items[frame_index] = embedding
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return embedding
-
-
-def click_until(
-    segmenter,
-    embedding: Embedding,
-    gt: np.ndarray,
-    start: np.ndarray | None,
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    max_clicks: int = 20,
-) -> tuple[np.ndarray, int]:
-    """Click on the errors of ``start`` (H×W bool, or None = nothing yet) until IoU ≥
-    ``threshold`` or ``max_clicks``; returns (the best mask reached, clicks used).
-
-    gt: H×W bool. The first prompt carries ``start`` as ``mask_input``, later ones the
-    previous pass's logits (as the Editor does).
-    """
-    pred = start if start is not None else np.zeros(gt.shape, bool)
-    best, best_iou = pred, mask_iou(gt, pred)
-    if best_iou >= threshold:
-        return best, 0
-    mask_input = mask_logits(pred.astype(np.float32)) if start is not None and start.any() else None
-    clicks: list[Click] = []
-    while len(clicks) < max_clicks:
-        click = next_click(gt, pred)
-        if click is None:
-            break
-        clicks.append(click)
-        points, labels = clicks_to_arrays(clicks)
-        proposal = segmenter.predict(embedding, Prompt(points, labels, mask_input=mask_input))
-        pred = proposal.mask(0)
-        mask_input = proposal.logits[0][None]
-        value = mask_iou(gt, pred)
-        if value > best_iou:
-            best, best_iou = pred, value
-        if value >= threshold:
-            break
-    return best, len(clicks)
-
-
-@dataclass
-class EffortResult:
-    """One sequence, one mode: clicks and outcome over ``frames`` frames."""
-
-    name: str
-    frames: int
-    clicks: int
-    corrected: int
-    flagged: int
-    j: list[float]
-    seconds: float
-
-    def to_json(self) -> dict:
-        return {
-            "name": self.name,
-            "frames": self.frames,
-            "clicks": self.clicks,
-            "clicks_per_100_frames": round(100.0 * self.clicks / max(self.frames, 1), 2),
-            "corrected_frames": self.corrected,
-            "flagged_frames": self.flagged,
-            "J": round(float(np.mean(self.j)), 4) if self.j else None,
-            "seconds": round(self.seconds, 2),
-        }
+ANNOTATORS = ("sequential", "keyframes")
+REPORT_KEYS = {"sequential": "propagation", "keyframes": "keyframes"}  # mode -> key of the report
 
 
 def annotate_without_propagation(
     sequence: VosSequence, segmenter, source, count: int, cache: EmbeddingCache, *, threshold: float, max_clicks: int
 ) -> EffortResult:
-    """Every frame annotated by clicks from scratch."""
+    """Every frame annotated by clicks from scratch; ``unreachable`` lists the frames
+    that did not reach ``threshold``."""
     started = time.perf_counter()
     clicks = corrected = 0
     js = []
+    per_frame: dict[int, int] = {}
+    unreachable: list[int] = []
     for frame_index in range(count):
         gt = sequence.ground_truth(frame_index)
         if not gt.any():
@@ -141,8 +69,13 @@ def annotate_without_propagation(
         mask, used = click_until(segmenter, embedding, gt, None, threshold=threshold, max_clicks=max_clicks)
         clicks += used
         corrected += 1
+        if used:
+            per_frame[frame_index] = used
         js.append(mask_iou(gt, mask))
-    return EffortResult(sequence.name, count, clicks, corrected, 0, js, time.perf_counter() - started)
+        if js[-1] < threshold:
+            unreachable.append(frame_index)
+    return EffortResult(sequence.name, count, clicks, corrected, 0, js, time.perf_counter() - started, per_frame,
+                        tuple(unreachable))
 
 
 def annotate_with_propagation(
@@ -160,30 +93,18 @@ def annotate_with_propagation(
     ``threshold`` or are flagged, resume from each correction."""
     started = time.perf_counter()
     propagator = Propagator(segmenter, params, embed=cache)
+    hand = Hand(sequence, segmenter, source, cache, threshold=threshold, max_clicks=max_clicks)
     final: dict[int, np.ndarray] = {}
-    clicks = corrected = flagged = 0
-
-    def correct(frame_index: int, start: np.ndarray | None) -> np.ndarray:
-        nonlocal clicks, corrected
-        gt = sequence.ground_truth(frame_index)
-        corrected += 1
-        if not gt.any():
-            clicks += 1 if start is not None and start.any() else 0  # delete the label
-            return np.zeros(gt.shape, bool)
-        embedding = cache(frame_index, source.frame(frame_index))
-        mask, used = click_until(segmenter, embedding, gt, start, threshold=threshold, max_clicks=max_clicks)
-        clicks += used
-        return mask
-
+    flagged = 0
     frame_index = 0
-    current = correct(0, None)
+    current = hand.correct(0, None)
     final[0] = current
     while frame_index < count - 1:
         if not current.any():
             # nothing to carry: the object is gone until the annotator sees it again
             frame_index += 1
             gt = sequence.ground_truth(frame_index)
-            current = correct(frame_index, None) if gt.any() else np.zeros(gt.shape, bool)
+            current = hand.correct(frame_index, None) if gt.any() else np.zeros(gt.shape, bool)
             final[frame_index] = current
             continue
         resumed = False
@@ -195,7 +116,7 @@ def annotate_with_propagation(
             if pred is not None and not is_flagged and mask_iou(gt, pred) >= threshold:
                 final[step.frame_index] = pred
                 continue
-            current = correct(step.frame_index, pred)
+            current = hand.correct(step.frame_index, pred)
             final[step.frame_index] = current
             frame_index = step.frame_index
             resumed = True
@@ -203,22 +124,39 @@ def annotate_with_propagation(
         if not resumed:
             break
     js = [mask_iou(sequence.ground_truth(f), final[f]) for f in range(count)]
-    return EffortResult(sequence.name, count, clicks, corrected, flagged, js, time.perf_counter() - started)
+    return EffortResult(sequence.name, count, hand.clicks, hand.corrected, flagged, js, time.perf_counter() - started,
+                        dict(hand.frame_clicks))
 
 
-def _totals(results: list[EffortResult]) -> dict:
+def click_ratio(baseline: list[EffortResult], mode: list[EffortResult],
+                unreachable: Mapping[str, Collection[int]] | None = None) -> float | None:
+    """Baseline clicks / the mode's clicks over the same sequences (None when the mode used
+    none); with ``unreachable`` (sequence -> frames), clicks on those frames are left out
+    on both sides."""
+    excluded = unreachable or {}
+    base = sum(r.clicks_on(excluded.get(r.name, ())) for r in baseline)
+    used = sum(r.clicks_on(excluded.get(r.name, ())) for r in mode)
+    return round(base / used, 3) if used else None
+
+
+def _totals(results: list[EffortResult], unreachable: Mapping[str, Collection[int]]) -> dict:
     frames = sum(r.frames for r in results)
     clicks = sum(r.clicks for r in results)
+    counted = sum(r.clicks_on(unreachable.get(r.name, ())) for r in results)
+    reachable = frames - sum(len(unreachable.get(r.name, ())) for r in results)
     js = [v for r in results for v in r.j]
     return {
         "frames": frames,
         "clicks": clicks,
         "clicks_per_100_frames": round(100.0 * clicks / max(frames, 1), 2),
+        "reachable_frames": reachable,
+        "clicks_reachable": counted,
+        "clicks_per_100_reachable_frames": round(100.0 * counted / max(reachable, 1), 2),
         "corrected_frames": sum(r.corrected for r in results),
         "flagged_frames": sum(r.flagged for r in results),
         "J": round(float(np.mean(js)), 4) if js else None,
         "seconds": round(sum(r.seconds for r in results), 1),
-        "sequences": [r.to_json() for r in results],
+        "sequences": [r.to_json(unreachable.get(r.name, ())) for r in results],
     }
 
 
@@ -232,42 +170,49 @@ def evaluate_effort(
     threshold: float = DEFAULT_THRESHOLD,
     max_clicks: int = 20,
     baseline: bool = True,
+    annotators: tuple[str, ...] = ANNOTATORS,
     progress: bool = True,
 ) -> dict:
-    """Run the simulated annotator on ``data_dir`` with and (``baseline``) without
-    propagation. Returns ``{"propagation": {...}, "no_propagation": {...},
-    "click_ratio", "threshold", "max_clicks", ...}``; each mode has ``frames, clicks,
-    clicks_per_100_frames, corrected_frames, flagged_frames, J, seconds, sequences``."""
+    """Run the simulated annotator on ``data_dir`` in the ``annotators`` modes
+    (``sequential``, ``keyframes``) and (``baseline``) without propagation.
+
+    Returns ``{"propagation": {...}, "keyframes": {...}, "no_propagation": {...},
+    "click_ratio", "ratios", "threshold", "max_clicks", ...}``: ``propagation`` is the
+    sequential mode; each mode has ``frames, clicks, clicks_per_100_frames,
+    reachable_frames, clicks_reachable, corrected_frames, flagged_frames, J, seconds,
+    sequences``; ``ratios[mode]`` holds ``all_frames`` and ``reachable_frames``;
+    ``click_ratio`` is the sequential mode's on all frames (the old figure)."""
     from dataclasses import asdict, replace
 
     from tqdm import tqdm
 
+    unknown = set(annotators) - set(ANNOTATORS)
+    if unknown or not annotators:
+        raise ValueError(f"annotators must be among {ANNOTATORS}, got {annotators!r}")
     params = replace(params or default_params(segmenter.name), on_flag="continue")
     sequences = list_sequences(data_dir)[:limit]
-    with_prop: list[EffortResult] = []
+    results: dict[str, list[EffortResult]] = {mode: [] for mode in annotators}
     without: list[EffortResult] = []
-    bar = tqdm(total=len(sequences) * (2 if baseline else 1), desc="effort", disable=not progress, file=sys.stderr, unit="seq")
+    bar = tqdm(total=len(sequences) * (len(annotators) + int(baseline)), desc="effort", disable=not progress,
+               file=sys.stderr, unit="run")
     for sequence in sequences:
         count = len(sequence) if frames_limit is None else max(2, min(len(sequence), int(frames_limit)))
         with open_media(sequence.frames_dir) as source:
-            # both modes need every frame: keep the whole (short) sequence prepared
+            # every mode needs every frame: keep the whole (short) sequence prepared
             cache = EmbeddingCache(segmenter, params.quality, size=count)
-            bar.set_postfix_str(f"{sequence.name} propagation")
-            with_prop.append(
-                annotate_with_propagation(
-                    sequence, segmenter, source, count, cache, params, threshold=threshold, max_clicks=max_clicks
-                )
-            )
-            bar.update(1)
+            for mode in annotators:
+                bar.set_postfix_str(f"{sequence.name} {mode}")
+                run = annotate_with_propagation if mode == "sequential" else annotate_with_keyframes
+                results[mode].append(run(sequence, segmenter, source, count, cache, params, threshold=threshold,
+                                         max_clicks=max_clicks))
+                bar.update(1)
             if baseline:
                 bar.set_postfix_str(f"{sequence.name} clicks only")
-                without.append(
-                    annotate_without_propagation(
-                        sequence, segmenter, source, count, cache, threshold=threshold, max_clicks=max_clicks
-                    )
-                )
+                without.append(annotate_without_propagation(sequence, segmenter, source, count, cache,
+                                                            threshold=threshold, max_clicks=max_clicks))
                 bar.update(1)
     bar.close()
+    unreachable = {r.name: r.unreachable for r in without}
     report = {
         "backend": segmenter.name,
         "model": segmenter.model,
@@ -276,10 +221,18 @@ def evaluate_effort(
         "frames_limit": frames_limit,
         "data_dir": str(data_dir),
         "params": asdict(params),
-        "propagation": _totals(with_prop),
+        "annotators": list(annotators),
     }
+    for mode in annotators:
+        report[REPORT_KEYS[mode]] = _totals(results[mode], unreachable)
     if baseline:
-        report["no_propagation"] = _totals(without)
-        prop_clicks = report["propagation"]["clicks"]
-        report["click_ratio"] = round(report["no_propagation"]["clicks"] / prop_clicks, 3) if prop_clicks else None
+        report["no_propagation"] = _totals(without, unreachable)
+        report["no_propagation"]["unreachable_frames"] = sum(len(frames) for frames in unreachable.values())
+        report["ratios"] = {
+            mode: {"all_frames": click_ratio(without, results[mode]),
+                   "reachable_frames": click_ratio(without, results[mode], unreachable)}
+            for mode in annotators
+        }
+        if "sequential" in annotators:
+            report["click_ratio"] = report["ratios"]["sequential"]["all_frames"]
     return report

@@ -12,7 +12,14 @@ change sets share a kind, so an undo takes the whole run back at once):
   only doubts (its estimated risk of being wrong is high) is written with ``review=True``
   and the object goes on;
 - frames a person confirmed are anchors: a run stops before the next one and never
-  overwrites a confirmed label.
+  overwrites a confirmed label;
+- an object whose label on the start frame is a person's, and which has its next
+  confirmed label ahead within the run's reach, is filled from both ends
+  (`engine.propagation.fill.fill_between`): the run from that next label back to the start
+  first (progress counts its frames too), then the run from the start, fused frame by
+  frame and written in the direction of travel. Both runs continue past flags (the other
+  run covers a frame one of them lost); the fused label keeps the fused score and is
+  flagged for review when the runs disagree or both flag it.
 
 It takes plain values (frames, store, media name, start frame, segmenter, quality, an
 embedding function, a per-frame group factory), never the Editor: `Editor.propagate` calls
@@ -21,9 +28,10 @@ it with its frame server, store and cursor.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -31,7 +39,8 @@ from typing import Protocol
 import numpy as np
 
 from engine.errors import EditorStateError
-from engine.propagation.propagator import FrameAccess, Propagator, anchors_from_labels, default_params
+from engine.propagation.fill import fill_between, fill_ends
+from engine.propagation.propagator import FrameAccess, PropagationStep, Propagator, anchors_from_labels, default_params
 from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Embedding, Label, LabelSource
 
@@ -56,18 +65,27 @@ class PropagationStore(Protocol):
 
 @dataclass(frozen=True)
 class CachedFrames:
-    """`FrameAccess` through a frame cache: ``read(i)`` (e.g. `FrameServer.get_frame`)
-    and the frame count. With an ``embed`` that reads frames through the same cache (the
-    frame server's embedding worker) every frame of a run is decoded once."""
+    """`FrameAccess` through a frame cache: ``read(i)`` (e.g. `FrameServer.get_frame`),
+    the frame count and, optionally, ``run(start, stop)`` reading forwards in one pass.
+    With an ``embed`` that reads frames through the same cache (the frame server's
+    embedding worker) every frame of a run is decoded once."""
 
     read: Callable[[int], np.ndarray]
     count: int
+    run: Callable[[int, int], Iterator[np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return self.count
 
     def frame(self, frame_index: int) -> np.ndarray:
         return self.read(frame_index)
+
+    def iter_frames(self, start: int, stop: int) -> Iterator[np.ndarray]:
+        """Frames ``start … stop − 1`` in order: through ``run`` (a sequential reader such
+        as `engine.frames.server.FrameServer.iter_frames`) when given, else one by one."""
+        if self.run is not None:
+            return self.run(start, stop)
+        return (self.read(index) for index in range(start, stop))
 
 
 @dataclass(frozen=True)
@@ -129,7 +147,8 @@ def run_propagation(
     """Propagate the labels of ``media`` on frame ``start`` (all, or those of ``object_ids``)
     in ``direction`` up to ``until`` (default: the end) and write them into ``store``.
 
-    frames: the media's frames, each read once (`CachedFrames` over a frame server).
+    frames: the media's frames, each read once (`CachedFrames` over a frame server; a fill
+        from both ends reads the frames between twice, backwards first).
     segmenter, quality: re-prompted on every frame (None: flow warping only).
     embed: the segmenter's embedding of a frame (default ``segmenter.prepare``).
     group: wraps each frame's writes (default: none); see `FrameGroup`.
@@ -147,12 +166,32 @@ def run_propagation(
     if not objects or total == 0:
         return PropagationResult(tuple(sorted(objects)), direction, start, start, 0, {}, False)
     confirmed = anchors_from_labels(label for label in every if label.object_id in objects and label.frame_index != start)
-    backend = getattr(segmenter, "name", None)
-    propagator = Propagator(segmenter, replace(default_params(backend), quality=quality), embed=embed)
+    ends = fill_ends(objects, confirmed, start, direction, last)  # object id -> its next confirmed frame
+    params = replace(default_params(getattr(segmenter, "name", None)), quality=quality)
+    one_sided = {object_id: label for object_id, label in objects.items() if object_id not in ends}
+    streams: list[Iterator[PropagationStep]] = []
+    total = abs(last - start) if one_sided else 0
+    if one_sided:
+        streams.append(Propagator(segmenter, params, embed=embed).propagate(
+            frames, start, one_sided, direction, last, anchors=confirmed, cancel=cancel))
+    done = 0
+
+    def far_frame(frame_index: int) -> None:  # the run back from the next confirmed frame
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(PropagationProgress(frame_index, done, total, written, len(flagged)))
+
+    filler = Propagator(segmenter, replace(params, on_flag="continue"), embed=embed)
+    for end in sorted(set(ends.values()), key=lambda frame: abs(frame - start)):
+        ids = [object_id for object_id, frame in ends.items() if frame == end]
+        at_end = {label.object_id: label for label in every if label.frame_index == end and label.object_id in ids}
+        total += 2 * (abs(end - start) - 1)
+        streams.append(fill_between(filler, frames, start, end, {o: objects[o] for o in ids}, at_end, cancel=cancel,
+                                    on_far_frame=far_frame))
     previous = dict(objects)
     run_kind = f"propagate:{start}:{direction}:{time.time_ns()}"  # groups the run's frames for undo
-    steps = propagator.propagate(frames, start, objects, direction, last, anchors=confirmed, cancel=cancel)
-    for step in steps:
+    for step in itertools.chain.from_iterable(streams):
         # One frame = one transaction; the run's change sets share ``run_kind`` (one undo step).
         with group(run_kind) if group is not None else nullcontext():
             before = written + len(flagged)
@@ -171,10 +210,11 @@ def run_propagation(
                     store.put(flag, kind="propagate")
                 flagged[object_id] = step.frame_index
             changes += int(written + len(flagged) > before)
-        reached = step.frame_index
+        if (step.frame_index - reached) * direction > 0:
+            reached = step.frame_index
+        done += 1
         if progress is not None:
-            progress(PropagationProgress(step.frame_index, abs(step.frame_index - start), total,
-                                         written, len(flagged)))
+            progress(PropagationProgress(step.frame_index, done, max(total, done), written, len(flagged)))
     cancelled = bool(cancel is not None and cancel.is_set())
     return PropagationResult(tuple(sorted(objects)), direction, start, reached, written, dict(flagged), cancelled, changes)
 

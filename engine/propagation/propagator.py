@@ -169,6 +169,22 @@ def anchors_from_labels(labels: Iterable[Label]) -> dict[int, set[int]]:
     return anchors
 
 
+def label_from_mask(template: Label, mask: np.ndarray, frame_index: int, score: float, review: bool,
+                    tolerance: float = 1.0) -> Label | None:
+    """``template`` moved to ``frame_index`` with the shape of ``mask`` (H×W bool): a box
+    for a box label, else a polygon simplified by ``tolerance`` px; source ``propagated``,
+    unconfirmed. None when the mask gives no shape."""
+    shape: Shape | None
+    if isinstance(template.shape, Box):
+        shape = mask_to_box(mask)
+    else:
+        shape = mask_to_polygon(mask, tolerance=tolerance)
+    if shape is None or (not isinstance(shape, Box) and not shape.parts):
+        return None
+    return replace(template, frame_index=frame_index, shape=shape, source=LabelSource.PROPAGATED,
+                   score=float(score), confirmed=False, review=bool(review))
+
+
 class Propagator:
     """Carries objects through a video with a segmenter (or flow alone when it is None).
 
@@ -338,7 +354,8 @@ class Propagator:
             if isinstance(obj.track, ObjectTrack):
                 obj.track = advance(obj.track, frame_index, pair.frame, mask, self.params.step)
             if obj.template is not None:
-                label = self._label(obj.template, mask, frame_index, score, bool(reason))
+                label = label_from_mask(obj.template, mask, frame_index, score, bool(reason),
+                                        self.params.polygon_tolerance)
                 if label is not None:
                     labels[object_id] = label
         return PropagationStep(
@@ -384,21 +401,3 @@ class Propagator:
         else:
             track = new_track(object_id, frame_index, frame, mask, self.params.step)
         return _Object(track, template, stop_at)
-
-    def _label(self, template: Label, mask: np.ndarray, frame_index: int, score: float, review: bool) -> Label | None:
-        shape: Shape | None
-        if isinstance(template.shape, Box):
-            shape = mask_to_box(mask)
-        else:
-            shape = mask_to_polygon(mask, tolerance=self.params.polygon_tolerance)
-        if shape is None or (not isinstance(shape, Box) and not shape.parts):
-            return None
-        return replace(
-            template,
-            frame_index=frame_index,
-            shape=shape,
-            source=LabelSource.PROPAGATED,
-            score=float(score),
-            confirmed=False,
-            review=bool(review),
-        )
