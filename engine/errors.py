@@ -57,3 +57,8 @@ class ProjectError(FramewiseError):
 
 class ExecutorError(FramewiseError):
     """A batch executor that cannot run: Ray missing, a cluster unreachable, workers that cannot start."""
+
+
+class FormatWarning(UserWarning):
+    """Something an import or export could not carry exactly (a lossy conversion, with a
+    count); issued with `warnings.warn`, printed by the CLI as ``framewise: warning: …``."""

@@ -350,7 +350,8 @@ class App:
         else:
             self.notice.pack_forget()
 
-    def export(self, fmt: str, folder: str) -> None:
-        """Export the project's labels (runs on the editor thread; a project store is needed)."""
-        self.run(lambda: export_labels(self.editor, fmt, folder), f"exporting {fmt}…",
+    def export(self, fmt: str, folder: str, replace: bool = False) -> None:
+        """Export the project's labels (runs on the editor thread; a project store is needed);
+        a folder that holds files is refused unless ``replace``."""
+        self.run(lambda: export_labels(self.editor, fmt, folder, replace=replace), f"exporting {fmt}…",
                  then=lambda paths: self.status.set(f"exported {fmt}: {len(paths)} files to {folder}"))

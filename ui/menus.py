@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tkinter as tk
 from functools import partial
-from tkinter import filedialog
+from pathlib import Path
+from tkinter import filedialog, messagebox
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,8 +15,11 @@ EXPORT_FORMATS = (
     ("COCO (JSON)", "coco"),
     ("YOLO (detection + segmentation)", "yolo"),
     ("CVAT for video 1.1 (XML)", "cvat-video"),
+    ("CVAT for images 1.1 (XML)", "cvat-images"),
     ("MOTChallenge (gt.txt)", "mot"),
     ("DAVIS (indexed PNG masks)", "davis"),
+    ("Label Studio (JSON tasks)", "label-studio"),
+    ("LabelMe (JSON per frame)", "labelme"),
 )
 
 UNDO, REDO = 0, 1  # entry indices in the Edit menu
@@ -66,9 +70,19 @@ def build_menus(app: App) -> Menus:
 
 
 def ask_export(app: App, fmt: str) -> None:
+    """Choose a folder; one that holds files is replaced only when the person says so
+    (an export never leaves stale files of an earlier one for a trainer to read)."""
     folder = filedialog.askdirectory(parent=app.root, title=f"Export {fmt} to folder", mustexist=False)
-    if folder:
-        app.export(fmt, folder)
+    if not folder:
+        return
+    path = Path(folder)
+    held = path.is_dir() and any(path.iterdir())
+    if held and not messagebox.askyesno(
+        parent=app.root, title=f"Export {fmt}",
+        message=f"{folder} is not empty.\nReplace everything in it with the {fmt} export?",
+    ):
+        return
+    app.export(fmt, folder, replace=held)
 
 
 def ask_open(app: App) -> None:

@@ -9,20 +9,26 @@ Layout:
   of the folder, labelled or not (the images exist, and COCO reads an image without
   annotations as a negative). ``file_name`` is ``<media stem>/<frame:06d>.jpg`` for videos
   and ``<media stem>/<real file name>`` for image folders (the frames themselves are not
-  written); extra fields ``video`` (the media name) and ``frame_index``.
+  written; `engine.formats.media_frames` writes them on request, under
+  ``images/<subset>/``); extra fields ``video`` (the media name, or its last component
+  when the name is an absolute local path: `coco_fields.portable_names`) and ``frame_index``.
 - ``videos`` (extra): per media name, width, height, frames, fps, fingerprint, so an
   import restores the media exactly (per-frame timestamps are not carried).
-- ``categories``: the ontology in order, ids from 1, with extra ``shape``, ``color``
-  and ``hotkey`` so an import restores the ontology.
+- ``categories``: the ontology in order, ids from 1 (or the ids a foreign file gave:
+  `coco_fields.category_ids`), with extra ``shape``, ``color`` and ``hotkey`` so an
+  import restores the ontology.
 - ``annotations``: one per label, ids from 1 in (media, frame, object) order.
   Polygons without holes: ``segmentation`` is one flat ``[x1, y1, x2, y2, …]`` list per
   part (pixel-edge coordinates, rounded to 0.01 px), ``bbox`` the exterior vertices' box.
   Polygons with holes: uncompressed RLE (column-major counts) of the rasterised mask,
   ``bbox`` the mask's box. ``area`` is always the rasterised pixel count (pixel-centre
-  sampling, see `engine.geometry`), never the box. Boxes: ``segmentation`` ``[]``,
-  ``bbox`` the box, ``area`` w×h. ``iscrowd`` is 0 (pycocotools reads RLE with iscrowd 0).
-  Extra: ``track_id`` (the object id), ``score``, ``source``, ``confirmed``, ``review``,
-  ``attributes`` (the label's own attributes).
+  sampling, see `engine.geometry`), never the box. Boxes: ``segmentation`` the box's four
+  corners as one polygon (as CVAT writes them: pycocotools' ``annToMask`` and ``segm``
+  evaluation need a segmentation; the category's ``shape`` keeps it a box on import),
+  ``bbox`` the box, ``area`` w×h. ``iscrowd`` is 0 (pycocotools reads RLE with iscrowd 0)
+  unless an imported label kept 1. Extra: ``track_id`` (the object id), ``score``,
+  ``source``, ``confirmed``, ``review``, ``attributes`` (the label's own attributes, typed
+  as `coco_fields.attribute_value` says, and ``track_id`` again, where CVAT puts it).
 - ``objects`` (extra): ``[{"video", "id", "name"}]`` for named objects.
 Labels with an empty shape (no polygon parts, a box without area) are left out.
 """
@@ -33,6 +39,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from engine.formats.coco_fields import category_ids, crowd, exported_attributes, portable_names
 from engine.formats.dataset import Dataset, frame_file_name
 from engine.formats.rle import mask_to_rle, rle_area
 from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, rounded
@@ -58,6 +65,7 @@ class CocoParts:
     frames: list[tuple[MediaInfo, int]]
     labels: list[Label]
     objects: list[dict] | None
+    names: dict[str, str]
 
     def images(self) -> Iterator[dict]:
         stems = self.dataset.stems()
@@ -67,7 +75,7 @@ class CocoParts:
                 "file_name": frame_file_name(info, frame_index, stems[info.name]),
                 "width": info.width,
                 "height": info.height,
-                "video": info.name,
+                "video": self.names[info.name],
                 "frame_index": frame_index,
             }
 
@@ -80,7 +88,7 @@ class CocoParts:
                 "image_id": image_ids[(label.media, label.frame_index)],
                 "category_id": self.category_ids[label.class_name],
             }
-            annotation.update(_geometry(quantise(label.shape), media[label.media]))
+            annotation.update(_geometry(quantise(label.shape), media[label.media], crowd(label.attributes)))
             annotation.update(_label_fields(label))
             yield annotation
 
@@ -89,12 +97,11 @@ def coco_parts(dataset: Dataset) -> CocoParts:
     """The parts of the COCO file of ``dataset`` (raises `ExportError` when it is inconsistent)."""
     dataset.check()
     categories = []
-    category_ids: dict[str, int] = {}
-    for index, entry in enumerate(dataset.ontology, start=1):
-        category_ids[entry.name] = index
+    ids = category_ids(dataset)
+    for entry in dataset.ontology:
         categories.append(
             {
-                "id": index,
+                "id": ids[entry.name],
                 "name": entry.name,
                 "supercategory": "",
                 "shape": str(entry.shape),
@@ -102,9 +109,10 @@ def coco_parts(dataset: Dataset) -> CocoParts:
                 "hotkey": entry.hotkey,
             }
         )
+    names = portable_names(dataset)
     videos = [
         {
-            "name": info.name,
+            "name": names[info.name],
             "width": info.width,
             "height": info.height,
             "frames": info.frames,
@@ -128,9 +136,12 @@ def coco_parts(dataset: Dataset) -> CocoParts:
         named_objects = sorted(
             dataset.object_names.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0][1])
         )
-        objects = [{"video": media, "id": object_id, "name": name} for (media, object_id), name in named_objects]
+        objects = [
+            {"video": names.get(media, media), "id": object_id, "name": name}
+            for (media, object_id), name in named_objects
+        ]
     head = {"info": dict(FORMAT_INFO), "licenses": [], "categories": categories, "videos": videos}
-    return CocoParts(dataset, head, category_ids, frames, labels, objects)
+    return CocoParts(dataset, head, ids, frames, labels, objects, names)
 
 
 def to_coco(dataset: Dataset) -> dict:
@@ -165,29 +176,30 @@ def _dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _geometry(shape: Box | Polygon, info: MediaInfo) -> dict:
+def _geometry(shape: Box | Polygon, info: MediaInfo, iscrowd: int = 0) -> dict:
     """segmentation, area, bbox and iscrowd of one rounded shape."""
     if isinstance(shape, Box):
         w, h = rounded(shape.x1 - shape.x0), rounded(shape.y1 - shape.y0)
+        x0, y0, x1, y1 = shape.x0, shape.y0, shape.x1, shape.y1
         return {
-            "segmentation": [],
+            "segmentation": [[x0, y0, x1, y0, x1, y1, x0, y1]],
             "area": round(w * h, 4) + 0.0,
-            "bbox": [shape.x0, shape.y0, w, h],
-            "iscrowd": 0,
+            "bbox": [x0, y0, w, h],
+            "iscrowd": iscrowd,
         }
     if has_holes(shape):
         mask = full_mask(shape, info.height, info.width)
         rle = mask_to_rle(mask)
         box = mask_to_box(mask) or Box(0.0, 0.0, 0.0, 0.0)
         bbox = [box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0]
-        return {"segmentation": rle, "area": float(rle_area(rle)), "bbox": bbox, "iscrowd": 0}
+        return {"segmentation": rle, "area": float(rle_area(rle)), "bbox": bbox, "iscrowd": iscrowd}
     crop, _, _ = raster_crop(shape, info.height, info.width)
     bounds = outer_bounds(shape)
     return {
         "segmentation": [[float(v) for v in part[0].reshape(-1)] for part in shape.parts],
         "area": float(crop.sum()),
         "bbox": [bounds.x0, bounds.y0, rounded(bounds.x1 - bounds.x0), rounded(bounds.y1 - bounds.y0)],
-        "iscrowd": 0,
+        "iscrowd": iscrowd,
     }
 
 
@@ -198,5 +210,5 @@ def _label_fields(label: Label) -> dict:
         "source": str(label.source),
         "confirmed": bool(label.confirmed),
         "review": bool(label.review),
-        "attributes": {str(k): str(v) for k, v in sorted(dict(label.attributes).items())},
+        "attributes": exported_attributes(label.attributes, label.object_id),
     }

@@ -3,12 +3,18 @@
 Reads what `to_coco` writes exactly (ontology from ``categories``' extra fields, media from
 ``videos`` / image ``video`` + ``frame_index``, objects from ``track_id``, label fields),
 and plain COCO files too:
-- images without ``video`` are grouped by the folder of their ``file_name``: one image-folder
-  media per folder (naturally sorted), named by that folder under the COCO file's folder;
-  a folder whose images differ in size becomes one single-image media per image;
+- images without ``video`` are grouped by the folder of their ``file_name`` (`coco_media`):
+  one image-folder media per folder, named by that folder's resolved path under the image
+  root: the file's folder, or ``images/<subset>/`` for Datumaro's layout
+  (``annotations/instances_<subset>.json``);
 - categories without ``shape`` are ``polygon`` when any of their annotations has a
-  segmentation, else ``bounding_box``; missing colours and hotkeys get the defaults;
-- annotations without ``track_id`` become one object each.
+  segmentation other than the four corners of its ``bbox`` (how CVAT writes a box), else
+  ``bounding_box``; missing colours and hotkeys get the defaults; a category without
+  annotations whose name is another's ``supercategory`` (Roboflow's dataset-named id 0)
+  is not a class;
+- annotations without ``track_id`` take ``attributes.track_id`` (CVAT; ids shifted by one
+  when they start at 0), else become one object each;
+- typed attribute values, foreign category ids and ``iscrowd`` are kept as `coco_fields` says.
 Shapes: polygon lists -> one part per list (holes cannot be expressed that way); RLE ->
 the exact traced outline of its mask (`mask_to_polygon` with tolerance 0); for
 ``bounding_box`` classes, and annotations without segmentation, the ``bbox``. Coordinates
@@ -21,37 +27,35 @@ frames and frame sizes within `engine.limits`, text encodable as UTF-8).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from engine.errors import OntologyError, SessionFormatError
+from engine.formats.coco_fields import CATEGORY_KEY, CROWD_KEY, TRACK_KEY, attribute_text
+from engine.formats.coco_media import CocoImage, read_image
+from engine.formats.coco_media import media as read_media
 from engine.formats.dataset import Dataset
-from engine.formats.inputs import (
-    MAX_IMPORT_BYTES,
-    JsonFields,
-    check_frame_size,
-    check_frames,
-    check_id,
-    content_key,
-    inside,
-    media_name,
-    read_capped,
-    safe_relative,
-)
+from engine.formats.inputs import MAX_IMPORT_BYTES, JsonFields, check_id, check_text, content_key, read_capped
 from engine.formats.rle import RLEError, rle_to_mask
 from engine.formats.shapes import clip_to_frame
 from engine.geometry import mask_to_polygon
-from engine.limits import MAX_FRAMES, MAX_ID
-from engine.media.images import natural_sort_key
+from engine.limits import MAX_ID
 from engine.ontology import Ontology
-from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
+from engine.types import Box, Label, LabelSource, Polygon, ShapeType
+
+_DATUMARO_FILE = re.compile(r"instances_(.+)\.json")
 
 
 def import_coco(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Dataset:
-    """Read a COCO JSON file (at most ``max_bytes``) as a `Dataset`."""
+    """Read a COCO JSON file (at most ``max_bytes``) as a `Dataset`; a folder in the
+    Datumaro layout (an export's ``--out``) is read through its one
+    ``annotations/instances_<subset>.json``."""
     path = Path(path)
+    if path.is_dir():
+        path = _annotation_file(path)
     raw = read_capped(path, max_bytes)
     try:
         data = json.loads(raw.decode("utf-8"))
@@ -59,27 +63,31 @@ def import_coco(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Datas
         raise SessionFormatError(f"{path}: not a UTF-8 JSON file ({exc})") from exc
     except RecursionError as exc:
         raise SessionFormatError(f"{path}: JSON nested too deeply") from exc
-    dataset = from_coco(data, source=str(path), root=path.parent)
+    dataset = from_coco(data, source=str(path), root=image_root(path))
     dataset.source_key = content_key(raw)
     return dataset
 
 
+def _annotation_file(folder: Path) -> Path:
+    found = sorted(p for p in (folder / "annotations").glob("instances_*.json") if _DATUMARO_FILE.fullmatch(p.name))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise SessionFormatError(
+            f"{folder}: a folder, with {what} annotations/instances_<subset>.json; give the COCO .json file itself"
+        )
+    return found[0]
 
 
-@dataclass
-class _Image:
-    image_id: int
-    file_name: PurePosixPath
-    width: int
-    height: int
-    video: str | None
-    frame_index: int | None
-
-    @property
-    def video_frame(self) -> int:
-        """The frame index of a video's image (`_image` requires one when ``video`` is set)."""
-        assert self.frame_index is not None, f"image {self.image_id} of a video without frame_index"
-        return self.frame_index
+def image_root(path: Path) -> Path:
+    """The folder the images' ``file_name`` are relative to: ``images/<subset>`` beside the
+    ``annotations`` folder of a Datumaro-layout file (``annotations/instances_<subset>.json``)
+    when that folder exists, else the file's own folder."""
+    match = _DATUMARO_FILE.fullmatch(path.name)
+    if match and path.parent.name == "annotations":
+        images = path.parent.parent / "images" / match.group(1)
+        if images.is_dir() and not images.is_symlink():
+            return images
+    return path.parent
 
 
 def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -> Dataset:
@@ -90,25 +98,29 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
     categories = top.list_of(data, "categories")
     image_items = top.list_of(data, "images")
     annotation_items = top.list_of(data, "annotations")
-    images = [_read_image(top, item, f"images[{i}]") for i, item in enumerate(image_items)]
-    by_id: dict[int, _Image] = {}
+    images = [read_image(top, item, f"images[{i}]") for i, item in enumerate(image_items)]
+    by_id: dict[int, CocoImage] = {}
     for index, image in enumerate(images):
         if image.image_id in by_id:
             raise SessionFormatError(f"{source}: images[{index}].id: duplicate id {image.image_id}")
         by_id[image.image_id] = image
     category_by_id, category_items = _read_categories(top, categories)
-    media, place = _media(top, data, images, root)
+    media, place = read_media(top, data, images, root)
     annotations = [
         _read_annotation(top, item, f"annotations[{i}]", by_id, category_by_id)
         for i, item in enumerate(annotation_items)
     ]
+    _tracks_from_attributes(top, annotations)
     ontology = _ontology(top, category_items, annotations)
+    positions = {name: index for index, name in enumerate(ontology.names, start=1)}
     labels: list[Label] = []
     seen: dict[tuple[str, int, int], str] = {}
     next_id = max([a.track_id or 0 for a in annotations] + [0]) + 1
     for ann in annotations:
         media_name, frame_index = place[ann.image_id]
         class_name = category_by_id[ann.category_id]["name"]
+        if positions[class_name] != ann.category_id:  # a foreign id: kept for the export
+            ann.attributes[CATEGORY_KEY] = str(ann.category_id)
         if ann.track_id is None:
             if next_id > MAX_ID:
                 raise top.fail(f"{ann.where}.track_id", f"missing, and no object id is left above the others (max {MAX_ID})")
@@ -147,25 +159,6 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
     return Dataset(ontology, media, labels, names)
 
 
-def _read_image(top: JsonFields, item: object, where: str) -> _Image:
-    if not isinstance(item, dict):
-        raise top.fail(where, "expected an object")
-    image_id = top.get(item, "id", where, int)
-    file_name = safe_relative(top.get(item, "file_name", where, str), where=f"{top.source}: {where}.file_name")
-    width = top.get(item, "width", where, int)
-    height = top.get(item, "height", where, int)
-    if width <= 0 or height <= 0:
-        raise top.fail(f"{where}.width", f"image size {width}x{height} must be positive")
-    check_frame_size(width, height, f"{top.source}: {where}.width")
-    video = top.get(item, "video", where, str, required=False)
-    frame_index = top.get(item, "frame_index", where, int, required=video is not None)
-    if frame_index is not None:
-        check_id(frame_index, f"{top.source}: {where}.frame_index", high=MAX_FRAMES - 1)
-    if video is not None:
-        video = media_name(video, where=f"{top.source}: {where}.video")
-    return _Image(image_id, file_name, width, height, video, frame_index)
-
-
 def _read_categories(top: JsonFields, items: list) -> tuple[dict[int, dict], list[dict]]:
     by_id: dict[int, dict] = {}
     for index, item in enumerate(items):
@@ -197,10 +190,11 @@ class _Annotation:
     confirmed: bool
     review: bool
     attributes: dict[str, str]
+    attribute_track: int | None = None
 
 
 def _read_annotation(
-    top: JsonFields, item: object, where: str, images: dict[int, _Image], categories: dict[int, dict]
+    top: JsonFields, item: object, where: str, images: dict[int, CocoImage], categories: dict[int, dict]
 ) -> _Annotation:
     if not isinstance(item, dict):
         raise top.fail(where, "expected an object")
@@ -225,16 +219,62 @@ def _read_annotation(
         raise top.fail(f"{where}.source", f"unknown source {text!r}; known: {', '.join(LabelSource)}") from None
     confirmed = top.get(item, "confirmed", where, bool, required=False, default=True)
     review = top.get(item, "review", where, bool, required=False, default=False)
-    attributes = top.text_map(item, "attributes", where)
+    attributes, attribute_track = _attributes(top, item, where)
+    iscrowd = top.get(item, "iscrowd", where, (int, bool), required=False, default=0)
+    if iscrowd not in (0, 1):
+        raise top.fail(f"{where}.iscrowd", f"expected 0 or 1, got {iscrowd}")
+    if iscrowd:
+        attributes[CROWD_KEY] = "1"
     return _Annotation(
-        where, image_id, category_id, segmentation, bbox, track_id, score, source, confirmed, review, attributes
+        where, image_id, category_id, segmentation, bbox, track_id, score, source, confirmed, review, attributes,
+        attribute_track,
     )
 
 
+def _attributes(top: JsonFields, item: dict, where: str) -> tuple[dict[str, str], int | None]:
+    """The annotation's attributes as text (`coco_fields.attribute_text`) and its
+    ``attributes.track_id``, which is not kept as an attribute."""
+    values = top.get(item, "attributes", where, dict, required=False, default={})
+    out: dict[str, str] = {}
+    track = None
+    for name, value in values.items():
+        check_text(name, f"{top.source}: {where}.attributes")
+        field = f"{where}.attributes.{name}"
+        if name == TRACK_KEY:  # the object id, not an attribute (null: none)
+            if value is not None:
+                track = top.get(values, name, f"{where}.attributes", int)
+                check_id(track, f"{top.source}: {field}")
+            continue
+        text = attribute_text(value)
+        if text is None:
+            raise top.fail(field, f"expected a string, true/false or a finite number, got {type(value).__name__}")
+        out[name] = check_text(text, f"{top.source}: {field}")
+    return out, track
+
+
+def _tracks_from_attributes(top: JsonFields, annotations: list[_Annotation]) -> None:
+    """``attributes.track_id`` as the object id of annotations without ``track_id``; CVAT's
+    track ids start at 0, ours at 1, so they are all shifted by one when one is 0."""
+    found = [a.attribute_track for a in annotations if a.track_id is None and a.attribute_track is not None]
+    shift = 1 if found and min(found) == 0 else 0
+    for ann in annotations:
+        if ann.track_id is None and ann.attribute_track is not None:
+            if ann.attribute_track + shift > MAX_ID:
+                raise top.fail(f"{ann.where}.attributes.track_id", f"over the largest object id {MAX_ID}")
+            ann.track_id = ann.attribute_track + shift
+
+
 def _ontology(top: JsonFields, items: list[dict], annotations: list[_Annotation]) -> Ontology:
-    segmented = {a.category_id for a in annotations if a.segmentation}
+    segmented = {a.category_id for a in annotations if a.segmentation and not _box_corners(a)}
+    used = {a.category_id for a in annotations}
+    supercategories = {item.get("supercategory") for item in items if isinstance(item.get("supercategory"), str)}
+    placeholders = [
+        item for item in items if item["id"] not in used and "shape" not in item and item["name"] in supercategories
+    ]
     entries = []
     for item in items:
+        if len(placeholders) < len(items) and any(item is p for p in placeholders):
+            continue  # Roboflow's category named after the dataset: a supercategory, not a class
         entry = {"name": item["name"]}
         entry["shape"] = item.get("shape") or (ShapeType.POLYGON if item["id"] in segmented else ShapeType.BOUNDING_BOX)
         colour = item.get("color", item.get("colour"))
@@ -250,99 +290,26 @@ def _ontology(top: JsonFields, items: list[dict], annotations: list[_Annotation]
         raise SessionFormatError(message) from exc
 
 
-def _media(
-    top: JsonFields, data: dict, images: list[_Image], root: Path | None
-) -> tuple[list[MediaInfo], dict[int, tuple[str, int]]]:
-    """The media and each image id's (media name, frame index)."""
-    declared: dict[str, dict] = {}
-    if "videos" in data:
-        for index, item in enumerate(top.list_of(data, "videos")):
-            where = f"videos[{index}]"
-            if not isinstance(item, dict):
-                raise top.fail(where, "expected an object")
-            name = media_name(top.get(item, "name", where, str), where=f"{top.source}: {where}.name")
-            for key in ("width", "height", "frames"):
-                if top.get(item, key, where, int) <= 0:
-                    raise top.fail(f"{where}.{key}", "must be positive")
-            check_frame_size(item["width"], item["height"], f"{top.source}: {where}.width")
-            check_frames(item["frames"], f"{top.source}: {where}.frames")
-            top.number(item.get("fps", 0.0), f"{where}.fps")
-            top.get(item, "fingerprint", where, str, required=False)
-            declared[name] = item
-    groups: dict[str, list[_Image]] = {}
-    for image in images:
-        if image.video is not None:
-            groups.setdefault(image.video, []).append(image)
-    media: list[MediaInfo] = []
-    place: dict[int, tuple[str, int]] = {}
-    for name, group in groups.items():
-        info = _video_media(top, name, group, declared.get(name))
-        media.append(info)
-        place.update({image.image_id: (name, image.video_frame) for image in group})
-    loose = [image for image in images if image.video is None]
-    for info, frames in _folder_media(top, loose, root):
-        media.append(info)
-        place.update({image.image_id: (info.name, k) for k, image in enumerate(frames)})
-    order = {name: index for index, name in enumerate(declared)}
-    media.sort(key=lambda info: order.get(info.name, len(order)))
-    return media, place
+def _box_corners(ann: _Annotation) -> bool:
+    """True when the segmentation is one polygon of the four corners of ``bbox`` (a box)."""
+    seg, bbox = ann.segmentation, ann.bbox
+    if not (isinstance(seg, list) and len(seg) == 1 and isinstance(seg[0], list) and len(seg[0]) == 8):
+        return False
+    if not (isinstance(bbox, list) and len(bbox) == 4):
+        return False
+    values = seg[0] + bbox
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return False
+    xs, ys = seg[0][0::2], seg[0][1::2]
+    if len(set(xs)) != 2 or len(set(ys)) != 2 or len(set(zip(xs, ys))) != 4:
+        return False
+    if any(xs[k] != xs[(k + 1) % 4] and ys[k] != ys[(k + 1) % 4] for k in range(4)):
+        return False  # a diagonal edge: not a rectangle's outline
+    x, y, w, h = bbox
+    return all(abs(a - b) <= 0.01 for a, b in ((min(xs), x), (min(ys), y), (max(xs) - min(xs), w), (max(ys) - min(ys), h)))
 
 
-def _video_media(top: JsonFields, name: str, group: list[_Image], declared: dict | None) -> MediaInfo:
-    width, height = group[0].width, group[0].height
-    frames_seen: dict[int, _Image] = {}
-    for image in group:
-        if (image.width, image.height) != (width, height):
-            raise top.fail(f"image {image.image_id}", f"size differs from the other frames of {name!r}")
-        if image.video_frame in frames_seen:
-            raise top.fail(f"image {image.image_id}.frame_index", f"frame {image.frame_index} of {name!r} twice")
-        frames_seen[image.video_frame] = image
-    frames = max(frames_seen) + 1
-    fps, fingerprint = 0.0, ""
-    if declared is not None:
-        if (declared["width"], declared["height"]) != (width, height):
-            raise top.fail(f"videos[{name!r}]", "size differs from its images")
-        if declared["frames"] < frames:
-            raise top.fail(f"videos[{name!r}].frames", f"{declared['frames']} but an image has frame {frames - 1}")
-        frames = declared["frames"]
-        fps = float(declared.get("fps", 0.0))
-        fingerprint = declared.get("fingerprint", "")
-    if frames > MAX_FRAMES:  # the lists below are one entry per frame
-        raise top.fail(f"videos[{name!r}].frames", f"{frames} frames is over the limit of {MAX_FRAMES}")
-    frame_names: tuple[str, ...] = ()
-    if all(k in frames_seen for k in range(frames)):
-        basenames = [frames_seen[k].file_name.name for k in range(frames)]
-        if basenames != [f"{k:06d}.jpg" for k in range(frames)]:
-            frame_names = tuple(basenames)
-    return MediaInfo(name, fingerprint, width, height, frames, fps, (), frame_names)
-
-
-def _folder_media(top: JsonFields, images: list[_Image], root: Path | None):
-    """Plain COCO images as image-folder media (one per folder, or per image on mixed sizes)."""
-    folders: dict[PurePosixPath, list[_Image]] = {}
-    for image in images:
-        folders.setdefault(image.file_name.parent, []).append(image)
-    for folder, group in folders.items():
-        group.sort(key=lambda image: natural_sort_key(image.file_name.name))
-        where = f"images[file_name={group[0].file_name}]"
-        folder_name = _path_name(top, root, folder, where)
-        if len({(i.width, i.height) for i in group}) == 1 and len({i.file_name for i in group}) == len(group):
-            first = group[0]
-            names = tuple(image.file_name.name for image in group)
-            yield MediaInfo(folder_name, "", first.width, first.height, len(group), 0.0, (), names), group
-        else:
-            for image in group:
-                name = _path_name(top, root, image.file_name, f"images[{image.image_id}]")
-                yield MediaInfo(name, "", image.width, image.height, 1, 0.0, (), (image.file_name.name,)), [image]
-
-
-def _path_name(top: JsonFields, root: Path | None, relative: PurePosixPath, where: str) -> str:
-    if root is None:
-        return relative.as_posix()
-    return inside(root, relative, where=f"{top.source}: {where}").as_posix()
-
-
-def _shape(top: JsonFields, ann: _Annotation, class_shape: ShapeType, image: _Image) -> Box | Polygon:
+def _shape(top: JsonFields, ann: _Annotation, class_shape: ShapeType, image: CocoImage) -> Box | Polygon:
     segmentation = ann.segmentation
     if class_shape == ShapeType.BOUNDING_BOX or not segmentation:
         return _bbox(top, ann)

@@ -1,49 +1,67 @@
-"""`import_cvat_video`: a CVAT for video 1.1 XML file (one task) back to a `Dataset`.
+"""`import_cvat_video`: a CVAT for video 1.1 XML file (a task or a job export) as a `Dataset`.
 
-The XML is parsed with ``defusedxml`` (no DTDs, entities or external references). The task
-becomes one media (``<source>`` or else ``<name>``, ``size``, ``original_size``), the task's
-labels the ontology (``type`` bbox or rectangle -> bounding_box, polygon -> polygon; without a
-type a label's shape follows its tracks), each track one object (id = track id + 1).
-Every element with ``outside="0"`` becomes a label; ``outside="1"`` elements only end a
-track. Label fields come from the ``source``/``score``/``confirmed``/``review``
-attributes when present; otherwise from the file: ``keyframe="0"`` elements (CVAT's
-interpolated frames) are unconfirmed with source ``interpolated``, keyframes confirmed
-with the track's source mapped (manual/file -> manual, auto -> propagated, else sam).
-Other attributes become the label's attributes. Only ``box`` and ``polygon`` elements are
-supported; anything else in a track raises `SessionFormatError`. Coordinates must be finite
-and are clamped into the frame, as CVAT clips shapes to the frame (`clip_to_frame`); a
-shape wholly outside it is refused. ``size`` and the frame size must be within
-`engine.limits`, track ids within 64 bits, text encodable as UTF-8.
+The XML is parsed with ``defusedxml`` (no DTDs, entities or external references); the
+``<meta>`` of a task or a job gives one media (`engine.formats.cvat_xml`: name, frames,
+frame size, frame numbering), its labels the ontology (``bbox``/``rectangle`` ->
+bounding_box, ``polygon`` -> polygon; without a type, ``any`` or ``mask`` a label's shape
+follows its tracks). Each ``<track>`` is one object (id = track id + 1, or the
+``object_id`` attribute framewise writes on the mask shapes it puts in tracks of their own).
+
+A track shows what CVAT shows (`engine.formats.cvat_interpolate`, a port of CVAT's
+``TrackManager``): its keyframes (``keyframe="1"``) are labels as they are; the frames
+between two keyframes are interpolated as CVAT does (boxes linearly, polygons by CVAT's
+arc-length matching) into unconfirmed labels with source ``interpolated``; an
+``outside="1"`` keyframe ends a run; the last keyframe, unless outside, is held to the end
+of the task or job. Elements with ``keyframe="0"`` are what CVAT derived and wrote out; as
+CVAT's own importer does, they are not read but derived again. A track of ``<mask>``
+shapes is CVAT's way of writing a single mask (CVAT has no mask tracks: its importer keeps
+the first keyframe only), and so is it here.
+
+Label fields come from framewise's ``source``/``score``/``confirmed``/``review``
+attributes when present; otherwise keyframes are confirmed with the track's source mapped
+(manual/file -> manual, auto -> propagated, else sam). ``occluded="1"`` and a non-zero
+``z_order`` are kept as the label attributes ``occluded`` and ``z_order`` (exports write
+them back); other attributes become the label's attributes. Only ``box``, ``polygon`` and
+``mask`` shapes are supported. Coordinates must be finite and are clamped into the frame
+(`clip_to_frame`, as CVAT clips shapes); a keyframe wholly outside it is refused, an
+interpolated shape wholly outside is no label. Sizes, frames and ids are checked against
+`engine.limits`; interpolation stops with an error past `MAX_IMPORT_LABELS` labels or
+`MAX_IMPORT_COORDINATES` coordinates.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import numpy as np
-
-from engine.errors import OntologyError, SessionFormatError
-from engine.formats.dataset import Dataset
-from engine.formats.inputs import (
-    MAX_IMPORT_BYTES,
-    check_frame_size,
-    check_frames,
-    check_id,
-    check_text,
-    content_key,
-    media_name,
-    read_capped,
+from engine.errors import SessionFormatError
+from engine.formats.cvat_interpolate import InterpolationError, TrackShape, interpolated_shapes
+from engine.formats.cvat_xml import (
+    MAX_MASK_PIXELS,
+    TRACK_SOURCES,
+    CvatMeta,
+    element_shape,
+    label_fields,
+    mask_pixels,
+    ontology,
+    parse_xml,
+    read_meta,
+    to_shape,
+    xml_int,
 )
+from engine.formats.dataset import Dataset
+from engine.formats.inputs import MAX_IMPORT_BYTES, check_id, content_key, read_capped
 from engine.formats.shapes import clip_to_frame
 from engine.limits import MAX_ID
-from engine.ontology import Ontology
-from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
+from engine.types import Label, LabelSource, MediaInfo, ShapeType
 
-# CVAT's label types ("bbox" since 2.x; "rectangle" is what older files and shapes say).
-_SHAPES = {"bbox": ShapeType.BOUNDING_BOX, "rectangle": ShapeType.BOUNDING_BOX, "polygon": ShapeType.POLYGON,
-           "polyline": ShapeType.POLYLINE, "points": ShapeType.POINT}
-_TRACK_SOURCES = {"manual": LabelSource.MANUAL, "file": LabelSource.MANUAL, "auto": LabelSource.PROPAGATED}
+MAX_IMPORT_LABELS = 2_000_000
+"""Labels one import may make: a few bytes of XML can hold a keyframe that CVAT's rules
+hold for millions of frames."""
+MAX_IMPORT_COORDINATES = 20_000_000
+"""Coordinates the interpolated shapes of one import may hold (large polygons far apart)."""
+
+OBJECT_ATTRIBUTE = "object_id"
+"""The attribute framewise writes on a mask put in a track of its own: its object's id."""
 
 
 def import_cvat_video(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) -> Dataset:
@@ -55,189 +73,107 @@ def import_cvat_video(path: str | Path, *, max_bytes: int = MAX_IMPORT_BYTES) ->
     return dataset
 
 
-def parse_xml(data: bytes, source: str):
-    """The root element of ``data``, parsed without DTDs or entity expansion."""
-    import defusedxml.ElementTree as SafeET
-    from defusedxml import DefusedXmlException
-
-    try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except DefusedXmlException as exc:
-        reason = f"{type(exc).__name__}: DTDs and entities are not allowed"
-        raise SessionFormatError(f"{source}: refused XML ({reason})") from exc
-    except SafeET.ParseError as exc:
-        raise SessionFormatError(f"{source}: not well-formed XML ({exc})") from exc
-
-
 def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
     """A `Dataset` from the bytes of a CVAT for video XML file."""
     root = parse_xml(data, source)
-    if root.tag != "annotations":
-        raise SessionFormatError(f"{source}: root element is <{root.tag}>, expected <annotations>")
-    task = root.find("meta/task")
-    if task is None:
-        raise SessionFormatError(f"{source}: meta/task: missing (project exports are not supported)")
-    info = _media(task, source, root.find("meta"))
+    meta = read_meta(root, source)
     tracks = root.findall("track")
-    classes = _classes(task, tracks, source)
-    ontology = _ontology(classes, source)
-    labels: list[Label] = []
-    seen_ids: set[int] = set()
-    for index, track in enumerate(tracks):
-        where = f"track[{index}]"
-        track_id = check_id(_int(track.get("id"), f"{where}@id", source), f"{source}: {where}@id", high=MAX_ID - 1)
-        if track_id + 1 in seen_ids:
-            raise SessionFormatError(f"{source}: {where}@id: invalid or duplicate track id {track_id}")
-        seen_ids.add(track_id + 1)
-        class_name = track.get("label")
-        if class_name not in ontology:
-            raise SessionFormatError(f"{source}: {where}@label: unknown label {class_name!r}")
-        default_source = _TRACK_SOURCES.get(track.get("source", "manual"), LabelSource.SAM)
-        frames: set[int] = set()
-        for child in track:
-            element_where = f"{where}/{child.tag}[frame={child.get('frame')}]"
-            if child.tag not in ("box", "polygon"):
-                raise SessionFormatError(f"{source}: {element_where}: shape type <{child.tag}> is not supported")
-            frame = _int(child.get("frame"), f"{element_where}@frame", source)
-            if not 0 <= frame < info.frames:
-                raise SessionFormatError(f"{source}: {element_where}@frame: outside 0..{info.frames - 1}")
-            if frame in frames:
-                raise SessionFormatError(f"{source}: {element_where}@frame: frame {frame} twice in one track")
-            frames.add(frame)
-            shape = _shape(child, element_where, source)
-            if _flag(child.get("outside", "0"), f"{element_where}@outside", source):
-                continue  # (an object that left the frame: its marker may lie wholly outside)
-            clipped = clip_to_frame(shape, info.width, info.height)
-            if clipped is None:
-                raise SessionFormatError(
-                    f"{source}: {element_where}: the shape lies wholly outside the {info.width}x{info.height} frame"
-                )
-            keyframe = _flag(child.get("keyframe", "1"), f"{element_where}@keyframe", source)
-            fields = _fields(child, element_where, source, keyframe, default_source)
-            labels.append(
-                Label(track_id + 1, frame, class_name, clipped, media=info.name, **fields)
-            )
-    return Dataset(ontology, [info], labels)
-
-
-def _text(parent, path: str, source: str, *, required: bool = True) -> str | None:
-    element = parent.find(path)
-    if element is None:
-        if required:
-            raise SessionFormatError(f"{source}: meta/task/{path}: missing")
-        return None
-    return (element.text or "").strip()
-
-
-def _int(text: str | None, where: str, source: str) -> int:
-    try:
-        return int(text if text is not None else "")  # None fails as an empty value does
-    except (TypeError, ValueError):
-        raise SessionFormatError(f"{source}: {where}: expected an integer, got {text!r}") from None
-
-
-def _float(text: str | None, where: str, source: str) -> float:
-    try:
-        value = float(text if text is not None else "")  # None fails as an empty value does
-    except (TypeError, ValueError):
-        raise SessionFormatError(f"{source}: {where}: expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise SessionFormatError(f"{source}: {where}: expected a finite number, got {text!r}")
-    return value
-
-
-def _flag(text: str, where: str, source: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true"):
-        return True
-    if lowered in ("0", "false"):
-        return False
-    raise SessionFormatError(f"{source}: {where}: expected 0 or 1, got {text!r}")
-
-
-def _media(task, source: str, meta=None) -> MediaInfo:
-    # CVAT writes <source> inside <task>; releases before 2.x put it in <meta>.
-    name = _text(task, "source", source, required=False) or (
-        (meta.findtext("source") or "").strip() if meta is not None else ""
-    ) or _text(task, "name", source)
-    name = media_name(name, where=f"{source}: meta/task/source")
-    frames = _int(_text(task, "size", source), "meta/task/size", source)
-    width = _int(_text(task, "original_size/width", source), "meta/task/original_size/width", source)
-    height = _int(_text(task, "original_size/height", source), "meta/task/original_size/height", source)
-    if frames <= 0 or width <= 0 or height <= 0:
-        raise SessionFormatError(f"{source}: meta/task: size {frames} and frame size {width}x{height} must be positive")
-    check_frames(frames, f"{source}: meta/task/size")
-    check_frame_size(width, height, f"{source}: meta/task/original_size")
-    return MediaInfo(name=name, fingerprint="", width=width, height=height, frames=frames, fps=0.0)
-
-
-def _classes(task, tracks, source: str) -> list[dict]:
-    """Ontology entries from the task's labels; untyped labels take their tracks' shape."""
+    if not tracks and root.find("image") is not None:
+        raise SessionFormatError(f"{source}: a CVAT for images file (<image> elements): import it as cvat-images")
+    if not meta.width:
+        raise SessionFormatError(f"{source}: meta/{meta.kind}/original_size: missing")
+    info = MediaInfo(name=meta.name, fingerprint="", width=meta.width, height=meta.height, frames=meta.frames, fps=0.0)
+    parsed = [_read_track(index, track, meta, source) for index, track in enumerate(tracks)]
     used: dict[str, ShapeType] = {}
-    for track in tracks:
-        for child in track:
-            used.setdefault(track.get("label", ""), ShapeType.BOUNDING_BOX if child.tag == "box" else ShapeType.POLYGON)
-            break
-    entries = []
-    for index, label in enumerate(task.findall("labels/label")):
-        name = (label.findtext("name") or "").strip()
-        kind = (label.findtext("type") or "").strip()
-        if kind and kind not in _SHAPES and kind != "any":
-            raise SessionFormatError(f"{source}: meta/task/labels/label[{index}]/type: unsupported type {kind!r}")
-        entry = {"name": name, "shape": _SHAPES.get(kind) or used.get(name, ShapeType.POLYGON)}
-        colour = (label.findtext("color") or "").strip()
-        if colour:
-            entry["colour"] = colour
-        entries.append(entry)
-    return entries
+    for _, class_name, _, keyframes in parsed:
+        if keyframes:
+            kind = keyframes[0].kind
+            used.setdefault(class_name, ShapeType.BOUNDING_BOX if kind == "rectangle" else ShapeType.POLYGON)
+    classes = ontology(meta, used, source)
+    labels: list[Label] = []
+    seen_tracks: set[int] = set()
+    seen: set[tuple[int, int]] = set()
+    coordinates = pixels = 0
+    explicit = [_explicit_id(keyframes, index, source) for index, (_, _, _, keyframes) in enumerate(parsed)]
+    explicit_ids = [value for value in explicit if value is not None]
+    next_id = max(explicit_ids, default=0) + 1  # for tracks without object_id beside tracks with one
+    for index, (track_id, class_name, default_source, keyframes) in enumerate(parsed):
+        where = f"track[{index}]"
+        if track_id in seen_tracks:
+            raise SessionFormatError(f"{source}: {where}@id: invalid or duplicate track id {track_id}")
+        seen_tracks.add(track_id)
+        if class_name not in classes:
+            raise SessionFormatError(f"{source}: {where}@label: unknown label {class_name!r}")
+        if not keyframes:
+            continue
+        object_id = explicit[index]
+        if object_id is None and explicit_ids:
+            object_id, next_id = next_id, next_id + 1
+        elif object_id is None:
+            object_id = track_id + 1
+        if keyframes[0].kind == "mask":
+            shown = [keyframes[0]]  # CVAT has no mask tracks: a mask track is its first shape
+            shown[0].outside = False
+        else:
+            try:
+                shown = interpolated_shapes(
+                    keyframes, meta.end, limit=MAX_IMPORT_LABELS - len(labels),
+                    point_limit=MAX_IMPORT_COORDINATES - coordinates,
+                )
+            except InterpolationError as exc:
+                raise SessionFormatError(f"{source}: {where}: {exc}") from None
+            coordinates += sum(len(shape.points) for shape in shown)
+        for shape in shown:
+            if shape.outside or (shape.kind == "polygon" and len(shape.points) < 6):
+                continue  # (CVAT's thinning can leave a tiny polygon fewer than 3 points)
+            frame = meta.data_frame(shape.frame)
+            at = f"{where}/{'box' if shape.kind == 'rectangle' else shape.kind}[frame={frame}]"
+            if (object_id, frame) in seen:
+                raise SessionFormatError(f"{source}: {at}: object {object_id} has frame {frame} twice")
+            seen.add((object_id, frame))
+            pixels += mask_pixels(shape)
+            if pixels > MAX_MASK_PIXELS:
+                raise SessionFormatError(f"{source}: {at}: the masks hold more than {MAX_MASK_PIXELS} pixels")
+            clipped = clip_to_frame(to_shape(shape, at, source, (info.width, info.height)), info.width, info.height)
+            if clipped is None:
+                if not shape.keyframe:
+                    continue  # interpolated towards a marker beyond the frame
+                raise SessionFormatError(
+                    f"{source}: {at}: the shape lies wholly outside the {info.width}x{info.height} frame"
+                )
+            fields = label_fields(shape, at, source, default_source)
+            fields["attributes"].pop(OBJECT_ATTRIBUTE, None)
+            labels.append(Label(object_id, frame, class_name, clipped, media=info.name, **fields))
+        if len(labels) > MAX_IMPORT_LABELS:
+            raise SessionFormatError(f"{source}: the tracks show more than {MAX_IMPORT_LABELS} labels")
+    return Dataset(classes, [info], labels)
 
 
-def _ontology(entries: list[dict], source: str) -> Ontology:
-    try:
-        return Ontology.from_json(entries, source=f"{source}: meta/task/labels")
-    except OntologyError as exc:
-        message = str(exc) if str(exc).startswith(source) else f"{source}: meta/task/labels: {exc}"
-        raise SessionFormatError(message) from exc
+def _read_track(index: int, track, meta: CvatMeta, source: str) -> tuple[int, str, LabelSource, list[TrackShape]]:
+    """(track id, label, default label source, keyframes in frame order) of one ``<track>``."""
+    where = f"track[{index}]"
+    track_id = check_id(xml_int(track.get("id"), f"{where}@id", source), f"{source}: {where}@id", high=MAX_ID - 1)
+    default_source = TRACK_SOURCES.get(track.get("source", "manual"), LabelSource.SAM)
+    frames: set[int] = set()
+    keyframes: list[TrackShape] = []
+    for child in track:
+        element_where = f"{where}/{child.tag}[frame={child.get('frame')}]"
+        frame = xml_int(child.get("frame"), f"{element_where}@frame", source)
+        relative = meta.relative(frame, f"{element_where}@frame", source)
+        if frame in frames:
+            raise SessionFormatError(f"{source}: {element_where}@frame: frame {frame} twice in one track")
+        frames.add(frame)
+        shape = element_shape(child, relative, element_where, source, in_track=True)
+        if shape.keyframe:
+            keyframes.append(shape)
+    keyframes.sort(key=lambda shape: shape.frame)
+    return track_id, track.get("label", ""), default_source, keyframes
 
 
-def _shape(element, where: str, source: str) -> Box | Polygon:
-    if element.tag == "box":
-        x0, y0, x1, y1 = (_float(element.get(k), f"{where}@{k}", source) for k in ("xtl", "ytl", "xbr", "ybr"))
-        if x1 <= x0 or y1 <= y0:
-            raise SessionFormatError(f"{source}: {where}: empty box {x0:g},{y0:g},{x1:g},{y1:g}")
-        return Box(x0, y0, x1, y1)
-    text = element.get("points")
+def _explicit_id(keyframes: list[TrackShape], index: int, source: str) -> int | None:
+    """The ``object_id`` framewise wrote on a track's first keyframe (None: none, or "")."""
+    text = keyframes[0].attributes.get(OBJECT_ATTRIBUTE) if keyframes else None
     if not text:
-        raise SessionFormatError(f"{source}: {where}@points: missing")
-    points = []
-    for pair in text.strip().split(";"):
-        xy = pair.split(",")
-        if len(xy) != 2:
-            raise SessionFormatError(f"{source}: {where}@points: {pair!r} is not x,y")
-        points.append((_float(xy[0], f"{where}@points", source), _float(xy[1], f"{where}@points", source)))
-    if len(points) < 3:
-        raise SessionFormatError(f"{source}: {where}@points: polygon with {len(points)} points (need at least 3)")
-    return Polygon(((np.asarray(points, np.float64),),))
-
-
-def _fields(element, where: str, source: str, keyframe: bool, default_source: LabelSource) -> dict:
-    values: dict[str, str] = {}
-    for attribute in element.findall("attribute"):
-        name = attribute.get("name")
-        if not name:
-            raise SessionFormatError(f"{source}: {where}/attribute: missing name")
-        values[check_text(name, f"{source}: {where}/attribute@name")] = check_text(
-            attribute.text or "", f"{source}: {where}/attribute[{name}]"
-        )
-    text = values.pop("source", None)
-    if text is None:
-        label_source = default_source if keyframe else LabelSource.INTERPOLATED
-    else:
-        try:
-            label_source = LabelSource(text)
-        except ValueError:
-            raise SessionFormatError(f"{source}: {where}/attribute[source]: unknown source {text!r}") from None
-    score = _float(values.pop("score", "1.0"), f"{where}/attribute[score]", source)
-    confirmed = _flag(values.pop("confirmed", "true" if keyframe else "false"), f"{where}/attribute[confirmed]", source)
-    review = _flag(values.pop("review", "false"), f"{where}/attribute[review]", source)
-    return {"source": label_source, "score": score, "confirmed": confirmed, "review": review, "attributes": values}
+        return None
+    where = f"{source}: track[{index}]/attribute[{OBJECT_ATTRIBUTE}]"
+    return check_id(xml_int(text, where.removeprefix(f"{source}: "), source), where, low=1)

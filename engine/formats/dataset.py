@@ -7,7 +7,8 @@ A dataset is an ontology, the media (`MediaInfo`), the labels (`Label`, keyed by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import PurePosixPath, PureWindowsPath
 
 from engine.errors import ExportError
 from engine.limits import MAX_FRAME_PIXELS, MAX_FRAMES, MAX_ID
@@ -144,3 +145,65 @@ def frame_file_name(info: MediaInfo, frame_index: int, stem: str) -> str:
     if info.frame_names and frame_index < len(info.frame_names):
         return f"{stem}/{info.frame_names[frame_index]}"
     return f"{stem}/{frame_index:06d}.jpg"
+
+
+def portable_names(dataset: Dataset) -> dict[str, str]:
+    """Media name -> the name an export writes (``video``, ``videos[].name``): the name when
+    it is a relative path, else its last component (``/home/me/clips/a.mp4`` -> ``a.mp4``),
+    made unique with ``-2``, ``-3``…: an export never holds a local absolute path."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    relative = {info.name for info in dataset.media if not _absolute(info.name)}
+    for info in dataset.media:
+        if info.name in relative:
+            out[info.name] = info.name
+            continue
+        name = PureWindowsPath(info.name).name or PurePosixPath(info.name.replace("\\", "/")).name or "media"
+        candidate, n = name, 2
+        while candidate in taken or candidate in relative:
+            stem, dot, suffix = name.rpartition(".")
+            candidate = f"{stem}-{n}.{suffix}" if dot and stem else f"{name}-{n}"
+            n += 1
+        taken.add(candidate)
+        out[info.name] = candidate
+    return out
+
+
+def _absolute(name: str) -> bool:
+    text = name.replace("\\", "/")
+    return text.startswith(("/", "~")) or (len(text) > 1 and text[1] == ":")
+
+
+def portable(dataset: Dataset) -> tuple[Dataset, dict[str, MediaInfo]]:
+    """``dataset`` with its media renamed by `portable_names` (labels and object names
+    follow), and portable name -> the original `MediaInfo` (to find the media on disk)."""
+    names = portable_names(dataset)
+    originals = {names[info.name]: info for info in dataset.media}
+    if all(old == new for old, new in names.items()):
+        return dataset, originals
+    return (
+        Dataset(
+            dataset.ontology,
+            [replace(info, name=names[info.name]) for info in dataset.media],
+            [replace(label, media=names.get(label.media, label.media)) for label in dataset.labels],
+            {(names.get(media, media), oid): name for (media, oid), name in dataset.object_names.items()},
+            dataset.source_key,
+        ),
+        originals,
+    )
+
+
+def label_fields(label: Label, names: dict[int, str]) -> dict:
+    """What a format without framewise's fields carries of a label in its own block
+    (Label Studio, LabelMe): source, score, confirmed, review, attributes, and the object's
+    name when it has one (``names``: object id -> name)."""
+    fields: dict = {
+        "source": str(label.source),
+        "score": float(label.score),
+        "confirmed": bool(label.confirmed),
+        "review": bool(label.review),
+        "attributes": {str(k): str(v) for k, v in sorted(dict(label.attributes).items())},
+    }
+    if label.object_id in names:
+        fields["name"] = names[label.object_id]
+    return fields

@@ -7,14 +7,17 @@ labels, not the frame count (a partly labelled 10-hour video does not become a m
 blank PNGs); a tool that wants a mask for every frame of a sequence reads a missing one as
 all background (frame 0 is written whenever it is labelled, as ``--init-masks`` and the
 DAVIS semi-supervised protocol need). Shapes
-are rasterised by pixel-centre sampling, boxes filled; where objects overlap the higher
-object id is painted last and wins. Object ids above 255 do not fit and raise `ExportError`.
+are rasterised by pixel-centre sampling, boxes filled. A DAVIS mask holds **one object per
+pixel**: where objects overlap the higher object id is painted last and wins, and the
+pixels so resolved are counted (`OverlapCount`; the writer warns with the count, so an
+export never loses pixels silently). Object ids above 255 do not fit and raise `ExportError`.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,8 +41,24 @@ def davis_palette() -> np.ndarray:
     return palette
 
 
-def to_davis(dataset: Dataset) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (relative path, H×W uint8 object-id mask) for every labelled frame, one frame at a time."""
+@dataclass
+class OverlapCount:
+    """What `to_davis` resolved: pixels that more than one object covered (each kept by the
+    highest id) and the frames holding them."""
+
+    pixels: int = 0
+    frames: int = 0
+
+    def message(self) -> str:
+        return (
+            f"DAVIS export: {self.pixels} pixels on {self.frames} frames were covered by more than one object; "
+            "each pixel went to the highest object id (a DAVIS mask holds one object per pixel)"
+        )
+
+
+def to_davis(dataset: Dataset, overlaps: OverlapCount | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (relative path, H×W uint8 object-id mask) for every labelled frame, one frame at a time;
+    ``overlaps`` (when given) counts the pixels resolved by id as the frames are made."""
     dataset.check()
     stems = dataset.stems()
     for label in dataset.labels:
@@ -54,10 +73,17 @@ def to_davis(dataset: Dataset) -> Iterator[tuple[str, np.ndarray]]:
             by_frame.setdefault(label.frame_index, []).append(label)
         for frame_index in sorted(by_frame):
             index = np.zeros((info.height, info.width), np.uint8)
+            shared = np.zeros((info.height, info.width), bool) if overlaps is not None else None
             for label in by_frame[frame_index]:
                 crop, x0, y0 = raster_crop(quantise(label.shape), info.height, info.width)
-                window = index[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]]
+                rows, cols = slice(y0, y0 + crop.shape[0]), slice(x0, x0 + crop.shape[1])
+                window = index[rows, cols]
+                if shared is not None:
+                    shared[rows, cols] |= crop & (window != 0)
                 window[crop] = label.object_id
+            if overlaps is not None and shared is not None and (count := int(np.count_nonzero(shared))):
+                overlaps.pixels += count
+                overlaps.frames += 1
             yield f"{stems[info.name]}/{frame_index:05d}.png", index
 
 

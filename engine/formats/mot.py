@@ -5,9 +5,17 @@ Per media ``<media stem>/``:
   then id; ``frame`` is 1-based, ``id`` the object id; ``x,y,w,h`` the box in pixel-edge
   coordinates from the frame's top-left corner (0-based, as CVAT and Datumaro read and
   write MOT; at most 2 decimals); a polygon's box is its exterior vertices' box;
-  ``conf`` 1 (the "consider" flag of ground truth); ``class`` the class's 1-based position
-  in the ontology; ``visibility`` 1 (framewise does not record occlusion).
-- ``gt/labels.txt``: class names, line k = class k (the layout CVAT's MOT import reads).
+  ``conf`` 1 (the "consider" flag of ground truth); ``visibility`` 1 (framewise does not
+  record occlusion).
+- ``class``: the MOTChallenge (MOT16/17) class number for a class whose name is one of the
+  table's (`MOT_CLASSES`: pedestrian or person 1, person on vehicle 2, car 3, bicycle 4,
+  motorbike 5, non motorized vehicle 6, static person 7, distractor 8, occluder 9, occluder
+  on the ground 10, occluder full 11, reflection 12; case, ``_`` and ``-`` ignored), so
+  TrackEval, which scores class 1 (pedestrian), sees the right class; any other class
+  numbers on from 13 in ontology order.
+- ``gt/labels.txt``: line k names class k, the layout CVAT and Datumaro (``mot_seq``) read:
+  the table's names on lines 1..12 (our class's name where one maps there, Datumaro's
+  spelling elsewhere), then the other classes.
 - ``seqinfo.ini``: name, frame rate, length and frame size.
 Every media gets its files, an empty ``gt.txt`` when it has no labels.
 """
@@ -23,8 +31,9 @@ def to_mot(dataset: Dataset) -> dict[str, str]:
     """Relative path -> file text for the MOTChallenge export of ``dataset``."""
     dataset.check()
     stems = dataset.stems()
-    class_ids = {name: index for index, name in enumerate(dataset.ontology.names, start=1)}
-    names_text = "".join(name + "\n" for name in dataset.ontology.names)
+    table = mot_class_table(dataset.ontology.names)
+    class_ids = {name: index for index, name in enumerate(table, start=1)}
+    names_text = "".join(name + "\n" for name in table)
     files: dict[str, str] = {}
     for info in dataset.media:
         stem = stems[info.name]
@@ -40,6 +49,37 @@ def to_mot(dataset: Dataset) -> dict[str, str]:
         files[f"{stem}/gt/labels.txt"] = names_text
         files[f"{stem}/seqinfo.ini"] = _seqinfo(stem, info)
     return files
+
+
+MOT_CLASSES = (
+    "pedestrian", "person on vehicle", "car", "bicycle", "motorbike", "non motorized vehicle", "static person",
+    "distractor", "occluder", "occluder on the ground", "occluder full", "reflection",
+)
+"""The MOT16/17 ground-truth classes, class k + 1 at index k (Datumaro's ``MotLabel`` names)."""
+_ALIASES = {"person": 1, "bike": 4, "motorcycle": 5, "non mot vehicle": 6, "occluder on ground": 10}
+
+
+def mot_class_number(name: str) -> int | None:
+    """The MOTChallenge class number of a class name (1..12), or None."""
+    key = " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+    if key in MOT_CLASSES:
+        return MOT_CLASSES.index(key) + 1
+    return _ALIASES.get(key)
+
+
+def mot_class_table(names: list[str]) -> list[str]:
+    """The lines of labels.txt: class k + 1 at index k (see the module doc)."""
+    table = list(MOT_CLASSES)
+    taken: set[int] = set()
+    others = []
+    for name in names:
+        number = mot_class_number(name)
+        if number is not None and number not in taken:
+            taken.add(number)
+            table[number - 1] = name
+        else:
+            others.append(name)
+    return table + others
 
 
 def _number(value: float) -> str:

@@ -47,9 +47,10 @@ class OutFolder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def check(self, relative: PurePosixPath) -> None:
+    def check(self, relative: PurePosixPath, *, folder: bool = False) -> None:
         """`ExportError` unless ``relative`` can be written without following a link:
-        each existing folder on the way is a real folder, the target is missing or a file."""
+        each existing folder on the way is a real folder, the target is missing or a file
+        (a real folder when ``folder``)."""
         fd = os.dup(self._fd)
         current = self.path
         try:
@@ -64,6 +65,10 @@ class OutFolder:
                     raise ExportError(f"{current}: cannot check ({exc.strerror or exc}); nothing was written") from exc
                 if stat.S_ISLNK(mode):
                     raise _refuse(current, self.path, "is a symbolic link")
+                if last and folder:
+                    if not stat.S_ISDIR(mode):
+                        raise _refuse(current, self.path, "exists and is not a folder")
+                    return
                 if last and not stat.S_ISREG(mode):
                     raise _refuse(current, self.path, "exists and is not a plain file")
                 if not last:
@@ -101,6 +106,24 @@ class OutFolder:
         finally:
             os.close(fd)
 
+    def make_folder(self, relative: PurePosixPath) -> Path:
+        """Create the folder ``relative`` (and those on the way), never through a link."""
+        fd = os.dup(self._fd)
+        current = self.path
+        try:
+            for part in relative.parts:
+                current = current / part
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise ExportError(f"{current}: cannot create the folder ({exc.strerror or exc})") from exc
+                fd = self._enter(fd, part, current)
+            return current
+        finally:
+            os.close(fd)
+
     def _enter(self, fd: int, part: str, where: Path) -> int:
         """The folder ``part`` of the open folder ``fd``, not following a link; ``fd`` is
         closed when that succeeds (the caller still owns it when this raises)."""
@@ -121,28 +144,108 @@ def _refuse(path: Path, out: Path, what: str) -> ExportError:
     )
 
 
-def export_staged(write: Callable[[Path], list[Path]], out: Path) -> list[Path]:
+STAGING_PREFIX = ".framewise-export-"
+TRASH_PREFIX = ".framewise-old-"
+EXISTING = ("merge", "refuse", "overwrite")
+"""What `export_staged` does with what ``--out`` already holds: ``merge`` (replace the files
+written, keep the others: the UI's export), ``refuse`` (a non-empty ``--out`` is refused:
+``framewise export``), ``overwrite`` (``framewise export --overwrite``: everything in it is
+replaced, so no file of an earlier export is left for a trainer to read)."""
+
+
+def export_staged(write: Callable[[Path], list[Path]], out: Path, *, existing: str = "merge") -> list[Path]:
     """Run ``write(folder)`` into a hidden staging folder inside ``out``, check every target
     (nothing below ``out`` is written through a symbolic link: `OutFolder`), then
     move the files into place: a failed or refused export leaves ``out`` as it was, and
-    removes ``out`` (and the parents) when this command created it."""
+    removes ``out`` (and the parents) when this command created it. ``existing``: see
+    `EXISTING`. With ``overwrite`` the old entries are first moved aside (renamed, never
+    followed) into a hidden folder in ``out``, moved back if placing the new files fails,
+    and deleted once the new files are in."""
+    if existing not in EXISTING:
+        raise ValueError(f"existing must be one of {EXISTING}, got {existing!r}")
     made = missing_folders(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".framewise-export-", dir=out))
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
     except OSError as exc:
         if made:
             shutil.rmtree(made[0], ignore_errors=True)
         raise ExportError(f"{out}: cannot write ({exc.strerror or exc})") from exc
+    trash: Path | None = None
+    moved: list[str] = []
+    placed: list[Path] = []
     try:
         relatives = [PurePosixPath(path.relative_to(staging).as_posix()) for path in write(staging)]
+        # empty folders the writer made are part of the layout (Datumaro wants COCO's images/)
+        folders = [
+            PurePosixPath(path.relative_to(staging).as_posix())
+            for path in sorted(staging.rglob("*"))
+            if path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+        ]
+        old = _entries(out, staging)
+        if existing == "overwrite" and old:
+            trash = Path(tempfile.mkdtemp(prefix=TRASH_PREFIX, dir=out))
+            for name in old:
+                try:
+                    os.rename(out / name, trash / name)  # the entry itself: a link is moved, not followed
+                except OSError as exc:
+                    raise ExportError(f"{out / name}: cannot move aside ({exc.strerror or exc}); nothing was replaced") from exc
+                moved.append(name)
         with OutFolder(out) as folder:
             for relative in relatives:  # all checked before the first one moves
                 folder.check(relative)
-            return [folder.place(staging / relative, relative) for relative in relatives]
+            for relative in folders:
+                folder.check(relative, folder=True)
+            old = [name for name in old if not name.startswith((STAGING_PREFIX, TRASH_PREFIX))]
+            if existing == "refuse" and old:
+                shown = ", ".join(sorted(old)[:3]) + (", …" if len(old) > 3 else "")
+                raise ExportError(
+                    f"{out}: the folder is not empty ({len(old)} entries: {shown}); choose an empty or new --out, "
+                    "or pass --overwrite to replace its contents; nothing was written"
+                )
+            for relative in relatives:
+                placed.append(folder.place(staging / relative, relative))
+            for relative in folders:
+                folder.make_folder(relative)
+            return placed
     except BaseException:
+        if trash is not None:
+            _restore(out, trash, moved, placed)
+            trash = None
         if made:  # made[0] did not exist before this command
             shutil.rmtree(made[0], ignore_errors=True)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+
+def _entries(out: Path, staging: Path) -> list[str]:
+    """What ``out`` holds besides this export's staging folder; leftovers of a killed
+    export (hidden staging or trash folders) count only for ``overwrite``, which clears them."""
+    try:
+        names = os.listdir(out)
+    except OSError as exc:
+        raise ExportError(f"{out}: cannot list ({exc.strerror or exc}); nothing was written") from exc
+    return [name for name in names if name != staging.name]
+
+
+def _restore(out: Path, trash: Path, moved: list[str], placed: list[Path]) -> None:
+    """Put the moved-aside entries back after a failed overwrite (best effort)."""
+    for path in placed:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    for name in moved:
+        try:
+            if os.path.lexists(out / name):
+                if (out / name).is_dir() and not (out / name).is_symlink():
+                    shutil.rmtree(out / name, ignore_errors=True)
+                else:
+                    (out / name).unlink()
+            os.rename(trash / name, out / name)
+        except OSError:
+            pass
+    shutil.rmtree(trash, ignore_errors=True)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from engine.errors import ExportError, ProjectError
 from engine.formats.dataset import Dataset, ImportSummary
 from engine.limits import MAX_ID
+from engine.types import MediaInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.project import Project
@@ -25,7 +27,10 @@ def dataset_to_project(dataset: Dataset, project: Project) -> ImportSummary:
 
     - Every class the labels use must be a project class of the same shape.
     - A media already in the project (same name) must have the same frame size and enough
-      frames; others are added as they are.
+      frames; others are added as they are. A media whose name the project lacks but that
+      is one project media under another name is that media (`_known_media`): exports
+      write an absolute media name as its last component, so re-importing one's own
+      export lands on the media it came from.
     - Object ids are kept; an object whose id the project already uses for another media
       or another class gets a fresh id (``remapped_objects``: (media, old id) -> new id).
     - Importing the same file again replaces the labels it brought: the project remembers,
@@ -39,6 +44,7 @@ def dataset_to_project(dataset: Dataset, project: Project) -> ImportSummary:
         dataset.check()
     except ExportError as exc:
         raise ProjectError(f"{project.path}: cannot import: {exc}") from exc
+    dataset = _known_media(dataset, project.media())
     for class_name in sorted({label.class_name for label in dataset.labels}):
         theirs = dataset.ontology[class_name]
         if class_name not in project.ontology:
@@ -108,6 +114,34 @@ def dataset_to_project(dataset: Dataset, project: Project) -> ImportSummary:
             project.set_import_record(dataset.source_key, json.dumps(record, separators=(",", ":")))
     remap = {key: target for key, target in targets.items() if target != key[1]}
     return ImportSummary(added, len(dataset.labels), len(classes), remap)
+
+
+def _known_media(dataset: Dataset, known: list[MediaInfo]) -> Dataset:
+    """``dataset`` with each media the project knows under another name renamed to that
+    name: the one project media of the same fingerprint (when both have one), size and
+    frame count, else the one of the same last path component, size and frame count."""
+    names = {info.name for info in known}
+    ours = {info.name for info in dataset.media}
+    renamed: dict[str, str] = {}
+    for info in dataset.media:
+        if info.name in names:
+            continue
+        fits = [k for k in known if (k.width, k.height, k.frames) == (info.width, info.height, info.frames)]
+        same = [k for k in fits if info.fingerprint and k.fingerprint == info.fingerprint]
+        if not same and not info.fingerprint:
+            same = [k for k in fits if _last(k.name) == _last(info.name)]
+        if len(same) == 1 and same[0].name not in renamed.values() and same[0].name not in ours:
+            renamed[info.name] = same[0].name
+    if not renamed:
+        return dataset
+    media = [replace(info, name=renamed.get(info.name, info.name)) for info in dataset.media]
+    labels = [replace(label, media=renamed.get(label.media, label.media)) for label in dataset.labels]
+    object_names = {(renamed.get(m, m), o): n for (m, o), n in dataset.object_names.items()}
+    return Dataset(dataset.ontology, media, labels, object_names, dataset.source_key)
+
+
+def _last(name: str) -> str:
+    return PurePosixPath(name.replace("\\", "/").rstrip("/")).name
 
 
 def _previous_import(project: Project, key: str) -> dict[tuple[str, int], int]:

@@ -177,7 +177,7 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert [t["object_id"] for t in tracks] == [1, 2, 3]
     assert all(t["frames"] == 6 for t in tracks)
     assert all(t["mean_iou"] > 0.7 for t in tracks), tracks
-    coco = json.loads((out / "coco" / "annotations.json").read_text())
+    coco = json.loads((out / "coco" / "annotations" / "instances_default.json").read_text())
     assert len(coco["annotations"]) == 18 and len(coco["images"]) == 6  # the 6 labelled frames of 48
     with open_media(out / "video" / "preview.mp4") as preview:
         assert len(preview) == 48

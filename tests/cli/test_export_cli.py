@@ -56,7 +56,7 @@ def test_the_cli_offers_the_engine_formats():
 def test_coco_export_import_export_gives_identical_files(capsys, tmp_path, project_dir, dataset):
     code, out, _ = run(capsys, "export", project_dir, "--format", "coco", "--out", tmp_path / "a", "--json")
     assert code == 0 and json.loads(out)["labels"] == len(dataset.labels)
-    first = tmp_path / "a" / "annotations.json"
+    first = tmp_path / "a" / "annotations" / "instances_default.json"
     assert json.loads(first.read_text()) == to_coco(dataset)  # the project keeps shapes exactly
     code, out, _ = run(capsys, "import", tmp_path / "copy", "--format", "coco", first, "--json")
     assert code == 0
@@ -64,7 +64,7 @@ def test_coco_export_import_export_gives_identical_files(capsys, tmp_path, proje
     assert summary["created"] and summary["labels"] == len(dataset.labels) and summary["remapped_objects"] == []
     code, _, _ = run(capsys, "export", tmp_path / "copy", "--format", "coco", "--out", tmp_path / "b")
     assert code == 0
-    assert (tmp_path / "b" / "annotations.json").read_bytes() == first.read_bytes()
+    assert (tmp_path / "b" / "annotations" / "instances_default.json").read_bytes() == first.read_bytes()
 
 
 def test_cvat_export_import_export_gives_identical_files(capsys, tmp_path, project_dir):
@@ -80,7 +80,7 @@ def test_cvat_export_import_export_gives_identical_files(capsys, tmp_path, proje
 
 def test_reimporting_replaces_and_is_one_undo_step(capsys, tmp_path, project_dir, dataset):
     assert run(capsys, "export", project_dir, "--format", "coco", "--out", tmp_path / "a")[0] == 0
-    code, out, _ = run(capsys, "import", project_dir, "--format", "coco", tmp_path / "a" / "annotations.json", "--json")
+    code, out, _ = run(capsys, "import", project_dir, "--format", "coco", tmp_path / "a" / "annotations" / "instances_default.json", "--json")
     assert code == 0
     summary = json.loads(out)
     assert not summary["created"] and summary["media_added"] == 0 and summary["remapped_objects"] == []
@@ -114,7 +114,7 @@ def test_media_option_and_the_other_formats(capsys, tmp_path, project_dir):
     assert code == 0 and json.loads(out)["media"] == 1
     assert sorted(_files(tmp_path / "m")) == ["frames/gt/gt.txt", "frames/gt/labels.txt", "frames/seqinfo.ini"]
     assert run(capsys, "export", project_dir, "--format", "yolo", "--out", tmp_path / "y")[0] == 0
-    assert (tmp_path / "y" / "data.yaml").is_file() and (tmp_path / "y" / "labels" / "frames" / "frame_7.txt").is_file()
+    assert (tmp_path / "y" / "data.yaml").is_file() and (tmp_path / "y" / "labels" / "train" / "frames" / "frame_7.txt").is_file()
     assert run(capsys, "export", project_dir, "--format", "davis", "--out", tmp_path / "d", "--media", FOLDER)[0] == 0
     # one PNG per labelled frame (FOLDER_FRAMES), none for the 21 unlabelled ones
     assert sorted(p.name for p in (tmp_path / "d" / "frames").glob("*.png")) == ["00000.png", "00001.png", "00007.png"]
@@ -141,7 +141,7 @@ def test_errors_are_one_line(capsys, tmp_path, project_dir, dataset):
 
 # -- nothing below --out is written through a symbolic link (issue #17, item 5) -------------
 
-# The stem of CLIP is "clip": DAVIS writes clip/00000.png, MOT clip/gt/gt.txt, YOLO labels/clip/000000.txt.
+# The stem of CLIP is "clip": DAVIS writes clip/00000.png, MOT clip/gt/gt.txt, YOLO labels/train/000000.txt (one media: no media folder).
 CLIP = "clip.mp4"
 
 
@@ -171,9 +171,10 @@ def _tree(folder):
         ("mot", "clip", ""),
         ("mot", "clip/gt", "clip"),
         ("yolo", "labels", ""),
-        ("yolo", "labels/clip", "labels"),
+        ("yolo", "labels/train", "labels"),
         # a symlinked target file
-        ("coco", "annotations.json", ""),
+        ("coco", "annotations", ""),
+        ("coco", "annotations/instances_default.json", "annotations"),
         ("cvat-video", "clip.xml", ""),
         ("davis", "clip/00000.png", "clip"),
         ("mot", "clip/gt/gt.txt", "clip/gt"),
@@ -202,10 +203,13 @@ def test_links_elsewhere_in_out_and_a_linked_out_are_fine(capsys, tmp_path, smal
     os.symlink(tmp_path, real / "unrelated")  # not on the way to any file written
     os.symlink(real, tmp_path / "out")  # --out itself may be a link: the user chose it
     code, _, err = run(capsys, "export", small_project, "--format", "mot", "--out", tmp_path / "out")
+    assert code == 2 and "the folder is not empty (2 entries: other, unrelated)" in err  # (issue 19)
+    code, _, err = run(capsys, "export", small_project, "--format", "mot", "--out", tmp_path / "out", "--overwrite")
     assert code == 0, err
     assert sorted(p.relative_to(real).as_posix() for p in real.rglob("*") if p.is_file()) == [
         "clip/gt/gt.txt", "clip/gt/labels.txt", "clip/seqinfo.ini"
     ]
+    assert (small_project / "project.sqlite").is_file()  # --overwrite removed the link, not what it points to
 
 
 # -- export reads the project and never changes it (issue #17, item 11) ---------------------
@@ -223,7 +227,7 @@ def test_export_of_an_old_schema_project_leaves_its_file_byte_identical(capsys, 
     code, out, err = run(capsys, "export", folder, "--format", "coco", "--out", tmp_path / "out", "--json")
     assert code == 0, err
     assert _tree(folder) == before  # same bytes, no -wal / -shm left next to it
-    data = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    data = json.loads((tmp_path / "out" / "annotations" / "instances_default.json").read_text())
     (annotation,) = data["annotations"]
     assert (annotation["track_id"], annotation["bbox"], annotation["review"]) == (5, [1.5, 2.0, 28.5, 38.25], False)
     assert data["objects"] == [{"video": "clip.mp4", "id": 5, "name": "old car"}]

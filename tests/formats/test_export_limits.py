@@ -26,8 +26,8 @@ LONG = os.environ.get("FRAMEWISE_FUZZ") == "long"
 
 # Declared frames = MAX_FRAMES, labels on the first and the last frame: the files written.
 EXPECTED = {
-    "coco": ["annotations.json"],
-    "yolo": ["data.yaml", "labels/v/000000.txt", f"labels/v/{MAX_FRAMES - 1:06d}.txt"],
+    "coco": ["annotations/instances_default.json"],
+    "yolo": ["data.yaml", "labels/train/000000.txt", f"labels/train/{MAX_FRAMES - 1:06d}.txt"],
     "cvat-video": ["v.xml"],
     "mot": ["v/gt/gt.txt", "v/gt/labels.txt", "v/seqinfo.ini"],
     "davis": ["v/00000.png", f"v/{MAX_FRAMES - 1:05d}.png"],
@@ -57,7 +57,7 @@ def test_max_frames_declared_exports_in_seconds_with_a_file_per_label(tmp_path, 
     assert time.monotonic() - start < 5  # was: 44 s and 6.8 GB (COCO), 4 h and 10**7 PNGs (DAVIS)
     assert _files(tmp_path / "out") == EXPECTED[fmt]
     if fmt == "coco":
-        data = json.loads((tmp_path / "out" / "annotations.json").read_text())
+        data = json.loads((tmp_path / "out" / "annotations" / "instances_default.json").read_text())
         assert data["videos"][0]["frames"] == MAX_FRAMES  # the frame count is kept, not listed
         assert [image["frame_index"] for image in data["images"]] == [0, MAX_FRAMES - 1]
         assert len(data["annotations"]) == 2

@@ -63,9 +63,11 @@ def _load_coco(dataset: Dataset, folder: Path):
         return COCO(str(path)), json.loads(path.read_text())
 
 
-def _geometry_kind(annotation: dict) -> str:
+def _geometry_kind(annotation: dict, categories: dict) -> str:
     segmentation = annotation["segmentation"]
-    return "box" if not segmentation else ("rle" if isinstance(segmentation, dict) else "polygon")
+    if categories[annotation["category_id"]]["shape"] == "bounding_box":
+        return "box"
+    return "rle" if isinstance(segmentation, dict) else "polygon"
 
 
 @pytest.mark.parametrize("which", ["exact", "simplified"])
@@ -83,15 +85,14 @@ def test_pycocotools_decodes_every_annotation_to_our_mask(tmp_path, request, whi
         label = labels[(image["video"], image["frame_index"], annotation["track_id"])]
         height, width = image["height"], image["width"]
         ours = full_mask(quantise(label.shape), height, width)  # our rasterisation of what the file holds
-        kind = _geometry_kind(annotation)
+        kind = _geometry_kind(annotation, coco.cats)
         kinds[kind] += 1
-        if kind == "box":
-            # pycocotools cannot decode an empty segmentation (annToRLE indexes it); boxes
-            # go through its own bbox rasteriser instead.
+        rle = coco.annToRLE(annotation)
+        if kind == "box":  # the box's four corners: what pycocotools' own bbox rasteriser gives
             assert isinstance(label.shape, Box)
-            rle = mask_utils.frPyObjects(np.array([annotation["bbox"]], np.float64), height, width)[0]
-        else:
-            rle = coco.annToRLE(annotation)
+            by_bbox = mask_utils.frPyObjects(np.array([annotation["bbox"]], np.float64), height, width)[0]
+            assert np.array_equal(mask_utils.decode(by_bbox), mask_utils.decode(rle))
+        assert np.array_equal(coco.annToMask(annotation).astype(bool), mask_utils.decode(rle).astype(bool))
         theirs = mask_utils.decode(rle).astype(bool)
         assert theirs.shape == (height, width)
         area = float(mask_utils.area(rle))
@@ -168,16 +169,14 @@ def _data_yaml(text: str) -> dict:
 
 
 def _expected_boxes(labels, width: int, height: int) -> list[list[float]]:
-    """Per label in (object id) order: one normalised, clipped xyxy box per line written."""
+    """Per label in (object id) order: its normalised, clipped xyxy box (one line per label)."""
     boxes = []
     for label in sorted(labels, key=lambda label: label.object_id):
         shape = quantise(label.shape)
-        rings = [(shape.x0, shape.y0, shape.x1, shape.y1)] if isinstance(shape, Box) else [
-            (*np.asarray(part[0]).min(0), *np.asarray(part[0]).max(0)) for part in shape.parts
-        ]
-        for x0, y0, x1, y1 in rings:
-            boxes.append([min(max(x0 / width, 0), 1), min(max(y0 / height, 0), 1),
-                          min(max(x1 / width, 0), 1), min(max(y1 / height, 0), 1)])
+        x0, y0, x1, y1 = (shape.x0, shape.y0, shape.x1, shape.y1) if isinstance(shape, Box) else (
+            *outer_bounds(shape).as_list(),)
+        boxes.append([min(max(x0 / width, 0), 1), min(max(y0 / height, 0), 1),
+                      min(max(x1 / width, 0), 1), min(max(y1 / height, 0), 1)])
     return boxes
 
 
@@ -189,7 +188,7 @@ def test_yolo_files_follow_the_ultralytics_label_rules(tmp_path, simplified, box
     export_dataset(dataset, "yolo", tmp_path)
     spec = _data_yaml((tmp_path / "data.yaml").read_text())
     assert spec["names"] == dict(enumerate(dataset.ontology.names)) and int(spec["nc"]) == len(spec["names"])
-    assert spec["path"] == "." and spec["train"] == spec["val"] == "images"
+    assert "path" not in spec and spec["train"] == spec["val"] == "images/train"  # the yaml's folder is the root
     media = {info.name: info for info in dataset.media}
     stems = dataset.stems()
     by_file: dict[str, list] = {}
@@ -197,7 +196,7 @@ def test_yolo_files_follow_the_ultralytics_label_rules(tmp_path, simplified, box
         info = media[label.media]
         name = info.frame_names[label.frame_index] if info.frame_names else f"{label.frame_index:06d}.jpg"
         # Ultralytics finds labels by replacing /images/ with /labels/ and the suffix with .txt
-        image = f"images/{stems[info.name]}/{name}"
+        image = f"images/train/{stems[info.name]}/{name}"
         by_file.setdefault(re.sub(r"\.[^.]+$", ".txt", image.replace("images/", "labels/", 1)), []).append(label)
     written = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "labels").rglob("*.txt"))
     assert written == sorted(by_file)
@@ -214,14 +213,17 @@ def test_yolo_files_follow_the_ultralytics_label_rules(tmp_path, simplified, box
         got = np.column_stack([rows[:, 1] - rows[:, 3] / 2, rows[:, 2] - rows[:, 4] / 2,
                                rows[:, 1] + rows[:, 3] / 2, rows[:, 2] + rows[:, 4] / 2])
         np.testing.assert_allclose(got, _expected_boxes(labels, info.width, info.height), atol=2e-6)
-        classes = [dataset.ontology.names.index(l.class_name) for l in sorted(labels, key=lambda l: l.object_id)
-                   for _ in (l.shape.parts if not isinstance(l.shape, Box) else [0])]
+        classes = [dataset.ontology.names.index(l.class_name) for l in sorted(labels, key=lambda l: l.object_id)]
         assert rows[:, 0].astype(int).tolist() == classes
     # The dataset-level rule: all files segments, or none ("box and segment counts should be equal").
     assert read_as_segments == {not boxes_only}
 
 
 # -- MOTChallenge ---------------------------------------------------------------------------
+
+# The MOT16/17 ground-truth classes (Milan et al., "MOT16: A Benchmark for Multi-Object Tracking", table).
+MOT16 = ["pedestrian", "person_on_vehicle", "car", "bicycle", "motorbike", "non_motorized_vehicle", "static_person",
+         "distractor", "occluder", "occluder_on_the_ground", "occluder_full", "reflection"]
 
 
 def test_mot_ground_truth_follows_the_motchallenge_layout(tmp_path, simplified):
@@ -235,7 +237,8 @@ def test_mot_ground_truth_follows_the_motchallenge_layout(tmp_path, simplified):
             "imwidth": str(info.width), "imheight": str(info.height), "imext": ".jpg",
         }
         classes = (tmp_path / stem / "gt" / "labels.txt").read_text().splitlines()
-        assert classes == simplified.ontology.names
+        # the MOT16/17 table on lines 1..12 (none of the sample's classes is in it), then the ontology
+        assert classes[:12] == [c.replace("_", " ") for c in MOT16] and classes[12:] == simplified.ontology.names
         rows = [line.split(",") for line in (tmp_path / stem / "gt" / "gt.txt").read_text().splitlines()]
         labels = _labels_by_key(simplified)
         assert len(rows) == sum(1 for label in simplified.labels if label.media == info.name)
@@ -345,6 +348,11 @@ def test_cvat_files_follow_the_cvat_for_video_layout(tmp_path, simplified):
                     assert label_type in ("bbox", "any")
                     x0, y0, x1, y1 = (float(shape.get(k)) for k in ("xtl", "ytl", "xbr", "ybr"))
                     assert x0 < x1 and y0 < y1
+                elif shape.tag == "mask":  # CVAT 2.x: runs over the crop, row by row, from a background run
+                    assert label_type == "any"
+                    runs = [int(v) for v in shape.get("rle").split(", ")]
+                    assert sum(runs) == int(shape.get("width")) * int(shape.get("height")) and min(runs) >= 0
+                    assert all(int(shape.get(k)) >= 0 for k in ("left", "top"))
                 else:
                     assert shape.tag == "polygon" and label_type in ("polygon", "any")
                     assert POINTS.match(shape.get("points")) and shape.get("points").count(";") >= 2

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from engine.cli.main import main
@@ -60,11 +61,22 @@ def test_a_native_cvat_file_imports(tmp_path):
     assert [(c.name, c.shape) for c in dataset.ontology] == [("car", "polygon"), ("sign", "bounding_box")]
     assert dataset.ontology["sign"].colour == "#fa3253"
     labels = {(l.object_id, l.frame_index): l for l in dataset.labels}
-    assert sorted(labels) == [(1, 0), (1, 1), (1, 6), (4, 4)]  # outside frames are not labels
+    # what CVAT shows: frame 0, frame 1 interpolated towards the outside keyframe at 2 (the
+    # keyframe="0" element is CVAT's own derivation: derived again, not read), nothing on
+    # 2..5, then frame 6 held to the end of the task; the sign's one box held from 4 on
+    assert sorted(labels) == [(1, 0), (1, 1)] + [(1, f) for f in range(6, 20)] + [(4, f) for f in range(4, 20)]
     assert (labels[(1, 0)].source, labels[(1, 0)].confirmed) == ("manual", True)
     assert (labels[(1, 1)].source, labels[(1, 1)].confirmed) == ("interpolated", False)
+    np.testing.assert_allclose(  # halfway between frame 0 and the outside keyframe on frame 2
+        labels[(1, 1)].shape.parts[0][0], [[324.895, 213.08], [323.87, 227.95], [347.71, 237.685]], atol=1e-9
+    )
     assert dict(labels[(1, 6)].attributes) == {"colour": "red"}
-    assert labels[(4, 4)].source == "propagated" and labels[(4, 4)].shape == Box(1.5, 2.0, 30.0, 40.25)
+    assert (labels[(1, 19)].source, labels[(1, 19)].confirmed, dict(labels[(1, 19)].attributes)) == (
+        "interpolated", False, {"colour": "red"})
+    assert labels[(1, 19)].shape.parts[0][0].tolist() == labels[(1, 6)].shape.parts[0][0].tolist()
+    sign = labels[(4, 4)]
+    assert sign.source == "propagated" and sign.shape == Box(1.5, 2.0, 30.0, 40.25)
+    assert dict(sign.attributes) == {"occluded": "1"}  # occluded="1" kept; z_order 0 is the default
     shape = labels[(1, 0)].shape
     assert isinstance(shape, Polygon) and shape.parts[0][0].tolist() == [[324.79, 213.16], [323.74, 227.9], [347.42, 237.37]]
 
@@ -96,9 +108,9 @@ CASES = [
     ("not xml", "<annotations><track>", "not well-formed XML"),
     ("wrong root", "<tasks/>", "root element is <tasks>"),
     ("no task", "<annotations><meta/></annotations>", "meta/task: missing"),
-    ("no size", _replace("<size>20</size>", ""), "meta/task/size: missing"),
+    ("no size", _replace("<size>20</size>", ""), "meta/task/size: expected an integer, got ''"),
     ("size not a number", _replace("<size>20</size>", "<size>many</size>"), "meta/task/size: expected an integer"),
-    ("no frame size", _replace("<width>640</width>", ""), "meta/task/original_size/width: missing"),
+    ("no frame size", _replace("<width>640</width>", ""), "meta/task/original_size/width: expected an integer"),
     ("two points", _replace('points="324.79,213.16;323.74,227.90;347.42,237.37"', 'points="1,2;3,4"'),
      "track[0]/polygon[frame=0]@points: polygon with 2 points"),
     ("bad pair", _replace('points="324.79,213.16;', 'points="324.79;'), "@points: '324.79' is not x,y"),
@@ -106,7 +118,7 @@ CASES = [
     ("unknown label", _replace('label="car"', 'label="bus"'), "track[0]@label: unknown label 'bus'"),
     ("unsupported shape", _replace("<box ", '<points points="1,1" ').replace("></box>", "></points>"),
      "track[1]/points[frame=4]: shape type <points> is not supported"),
-    ("frame outside", _replace('frame="6"', 'frame="20"'), "track[0]/polygon[frame=20]@frame: outside 0..19"),
+    ("frame outside", _replace('frame="6"', 'frame="20"'), "track[0]/polygon[frame=20]@frame: frame 20 is outside 0..19"),
     ("frame twice", _replace('frame="6"', 'frame="1"'), "frame 1 twice"),
     ("bad outside flag", _replace('outside="1"', 'outside="yes"'), "@outside: expected 0 or 1"),
     ("empty box", _replace('xbr="30"', 'xbr="1"'), "track[1]/box[frame=4]: empty box"),
@@ -201,12 +213,15 @@ def test_far_coordinates_are_clipped_to_the_frame_as_cvat_does_and_export(capsys
     folder = tmp_path / "project"
     assert _cli(capsys, "import", folder, "--format", "cvat-video", path)[0] == 0
     with Project.open(folder) as project:
-        (label,) = project.labels()
-    assert label.shape.parts[0][0].tolist() == [[0, 0], [4, 0], [4, 3]]
+        labels = project.labels()
+    # the one keyframe shows on every frame to the end of the task, as CVAT shows it
+    assert sorted(label.frame_index for label in labels) == [0, 1, 2]
+    for label in labels:
+        assert label.shape.parts[0][0].tolist() == [[0, 0], [4, 0], [4, 3]]
     for fmt in ("coco", "davis", "cvat-video"):
         code, _, err = _cli(capsys, "export", folder, "--format", fmt, "--out", tmp_path / fmt)
         assert code == 0, err
-    exported = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    exported = json.loads((tmp_path / "coco" / "annotations" / "instances_default.json").read_text())
     assert exported["annotations"][0]["bbox"] == [0.0, 0.0, 4.0, 3.0]
 
 

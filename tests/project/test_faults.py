@@ -101,7 +101,7 @@ def usable(folder: Path, clip: Path, tmp: Path) -> None:
         assert len(project.labels()) == before + 1
     out = tmp / "export"
     assert main(["export", str(folder), "--format", "coco", "--out", str(out)]) == 0
-    exported = json.loads(next(out.glob("*.json")).read_text())
+    exported = json.loads((out / "annotations" / "instances_default.json").read_text())
     assert len(exported["annotations"]) == before + 1
 
 

@@ -125,14 +125,14 @@ def reference_outputs(capsys, template, tmp_path: Path) -> dict[str, bytes]:
     base.mkdir()
     assert run(capsys, "export", template[0], "--format", "coco", "--out", base / "out")[0] == 0
     assert run(capsys, "session", "export", template[0], "--out", base / "S2.json")[0] == 0
-    out["export"] = (base / "out" / "annotations.json").read_bytes()
+    out["export"] = (base / "out" / "annotations" / "instances_default.json").read_bytes()
     out["session export"] = (base / "S2.json").read_bytes()
     shutil.rmtree(base)
     return out
 
 
 def written(name: str, tmp_path: Path) -> bytes:
-    return (tmp_path / "out" / "annotations.json" if name == "export" else tmp_path / "S2.json").read_bytes()
+    return (tmp_path / "out" / "annotations" / "instances_default.json" if name == "export" else tmp_path / "S2.json").read_bytes()
 
 
 # -- not a project ---------------------------------------------------------------------------

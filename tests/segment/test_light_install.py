@@ -63,9 +63,9 @@ project.close()
 
 with contextlib.redirect_stdout(io.StringIO()):
     report["export_exit"] = main(["export", str(out / "project"), "--format", "coco", "--out", str(out / "coco")])
-    coco = json.loads((out / "coco" / "annotations.json").read_text())
+    coco = json.loads((out / "coco" / "annotations" / "instances_default.json").read_text())
     report["coco_annotations"] = len(coco["annotations"])
-    report["import_exit"] = main(["import", str(out / "imported"), "--format", "coco", str(out / "coco" / "annotations.json")])
+    report["import_exit"] = main(["import", str(out / "imported"), "--format", "coco", str(out / "coco" / "annotations" / "instances_default.json")])
 
 report["heavy"] = sorted(m for m in BLOCKED if m in sys.modules)
 print(json.dumps(report))

@@ -216,3 +216,40 @@ class _Progress:
 
     def __init__(self, done: int) -> None:
         self.frame_index, self.done, self.total, self.written, self.flagged = done, done, 5, done, 0
+
+
+@pytest.mark.parametrize("answer", ["yes", "no"])
+def test_exporting_into_a_folder_that_holds_files_asks_before_replacing_it(
+    screen, tmp_path, ontology_file, monkeypatch, answer
+):
+    """A folder holding an earlier export is replaced only on Yes (no stale label files
+    left for a trainer to read); on No nothing in it changes and nothing is exported."""
+    from tkinter import filedialog
+
+    target = tmp_path / "exports"
+    target.mkdir()
+    stale = target / "labels" / "old_frame.txt"
+    stale.parent.mkdir()
+    stale.write_text("0 0.5 0.5 0.1 0.1\n")
+    monkeypatch.setattr(filedialog, "askdirectory", lambda **_: str(target))
+    app, project = open_project_app(tmp_path / "project", ontology_file)
+    try:
+        apply_ball(app)
+        keys = ["Return"] if answer == "yes" else ["alt+n"]
+        drive_dialog(app, lambda: ask_export(app, "coco"), "Export coco", [["key", "--delay", "200", *keys]])
+        app.wait_idle()
+        exported = target / "annotations" / "instances_default.json"
+        if answer == "yes":
+            assert not stale.exists() and exported.is_file(), sorted(p.name for p in target.rglob("*"))
+            assert "exported coco" in app.status.get()
+        else:
+            assert stale.read_text() == "0 0.5 0.5 0.1 0.1\n" and not exported.exists()
+            assert sorted(p.name for p in target.iterdir()) == ["labels"]
+        # the menu entry's export into the same folder without asking is refused, the folder kept
+        before = sorted(p.relative_to(target) for p in target.rglob("*"))
+        app.export("coco", str(target))
+        app.wait_idle()
+        assert app.error is not None and "not empty" in app.error
+        assert sorted(p.relative_to(target) for p in target.rglob("*")) == before
+    finally:
+        close_project_app(app, project)
