@@ -6,7 +6,9 @@ name: ``00000.png`` is frame 0), or a folder of sequence folders (each one media
 order; DAVIS' ``Annotations/480p/``). Each sequence is a media named after its folder; its
 frame count is the number of images in the matching ``JPEGImages/<res>/<seq>/`` folder when
 there is one (the DAVIS layout), else the highest frame index + 1; its size is the PNGs'
-(all equal). PNGs may be palette (mode ``P``) or greyscale; the palette is ignored.
+(all equal). PNGs may be palette (mode ``P``) or greyscale (``L``, or ``LA``: its grey
+channel); the palette is ignored. A grey mask holding only 0 and 255 is DAVIS-2016's binary
+annotation: 255 there is the one object (id 1), not void.
 
 Every object id (1..254) on a frame becomes a polygon label of that object: its exact
 pixel outline (`engine.geometry.mask_to_polygon` with tolerance 0: parts, holes and 1-px
@@ -98,9 +100,14 @@ def _read_index(file: Path, keys: list[bytes]) -> np.ndarray:
     try:
         check_header(file, data)  # the declared size within the limits before decoding
         with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            if image.mode == "LA":  # grey with an alpha channel (some DAVIS-2016 annotations)
+                image = image.getchannel("L")
             if image.mode not in ("P", "L"):
                 raise SessionFormatError(f"{file}: a {image.mode} PNG; DAVIS masks are palette or grey (8-bit ids)")
-            return np.array(image, np.uint8)
+            index = np.array(image, np.uint8)
+            if image.mode == "L" and index.max(initial=0) == VOID and np.isin(index, (0, VOID)).all():
+                return (index == VOID).astype(np.uint8)  # DAVIS-2016: a binary grey mask, 255 = the object
+            return index
     except FramewiseError as exc:
         if isinstance(exc, SessionFormatError):
             raise

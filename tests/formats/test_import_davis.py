@@ -130,3 +130,27 @@ def test_damaged_pngs_fail_with_one_clear_error(tmp_path):
             import_davis(tmp_path)
         except SessionFormatError as exc:
             assert "\n" not in str(exc).strip()
+
+
+def test_davis_2016_binary_grey_annotations_import_as_one_object(tmp_path):
+    """DAVIS-2016's annotations are grey (some grey + alpha) masks with 255 = the object: the
+    real ones import as object 1 on every frame, and the DAVIS export gives back the same
+    pixels. A synthetic LA mask takes the same path."""
+    from engine.media.images import read_id_mask
+    from tests.shared_data import shared_data
+
+    folder = shared_data("davis16-train10") / "Annotations" / "bear"
+    dataset = import_davis(folder)
+    pngs = sorted(folder.glob("*.png"))
+    assert {label.object_id for label in dataset.labels} == {1}
+    assert sorted(label.frame_index for label in dataset.labels) == list(range(len(pngs)))
+    export_dataset(dataset, "davis", tmp_path / "out")
+    for png in pngs[:: max(1, len(pngs) // 8)]:
+        written = np.array(Image.open(tmp_path / "out" / "bear" / png.name))
+        assert ((written == 1) == (read_id_mask(png) > 0)).all(), png.name
+    grey = np.zeros((12, 16), np.uint8)
+    grey[3:9, 4:12] = 255
+    (tmp_path / "la").mkdir()
+    Image.fromarray(np.dstack([grey, np.full_like(grey, 255)]), "LA").save(tmp_path / "la" / "00000.png")
+    (label,) = import_davis(tmp_path / "la").labels
+    assert label.object_id == 1 and (full_mask(label.shape, 12, 16) == (grey > 0)).all()
