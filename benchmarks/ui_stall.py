@@ -1,12 +1,16 @@
 """Longest stall of the Tk event loop, and what a call costs, during scripted labelling
 sessions in the real editor window (private Xvfb screen).
 
-Two projects:
+Three sessions:
 - ``sample``: `sample_media/video.mp4` with an empty project: SAM mode, clicks, boxes,
   the quality slider, applying, paging through frames, undo/redo.
 - ``labels_10k``: a 2,000-frame video (the sample's frames cycled) whose project already
   holds 10,000 labels (5 objects on every frame, confirmed, propagated and flagged):
   frame steps, timeline seeks, a click and an apply, undo/redo.
+- ``propagation_10k``: the same 10,000-label project with permanent drawing on: an object
+  applied on frame 100 propagates in the background (to the end of the video) while the
+  script steps frames, clicks the timeline, and applies a second object (a second run);
+  then Stop.
 
 A 5 ms heartbeat timer (`StallMeter`, started here, never by the window itself) records
 the longest gap of the event loop; the UI thread must never block more than 50 ms. For
@@ -190,6 +194,67 @@ def long_session(app: Any, editor: Any, seeks: list[float], frames: list[int]) -
     key(app, "<Control-Shift-Z>")
 
 
+def press(app: Any, sequence: str) -> None:
+    """A key event to the frame view; waits for the editor thread, not for propagation runs."""
+    app.view.focus_force()
+    app.root.update()
+    app.view.event_generate(sequence)
+    app.wait_idle(runs=False)
+
+
+def tap(app: Any, x: float, y: float) -> None:
+    """A left click at frame pixel (x, y); waits for the editor thread only."""
+    cx, cy = (int(round(v)) for v in app.view.viewport.frame_to_canvas(x, y))
+    app.view.event_generate("<ButtonPress-1>", x=cx, y=cy)
+    app.view.event_generate("<ButtonRelease-1>", x=cx, y=cy)
+    app.wait_idle(runs=False)
+
+
+PROPAGATION_STATS: dict[str, Any] = {}
+
+
+def propagation_session(app: Any, editor: Any, seeks: list[float], frames: list[int]) -> None:
+    """Label and navigate while background propagation runs write into the project."""
+    from tests.ui.gui import pump
+
+    width, height = editor.frame_size
+    app.controls.permanent_button.invoke()
+    app.wait_idle()
+    press(app, "<Shift-A>")
+    app.goto(100)
+    app.wait_idle(runs=False)
+    started = time.perf_counter()
+    tap(app, width * 0.2, height * 0.5)
+    press(app, "<Return>")  # starts the first run; returns at once
+    PROPAGATION_STATS["click_apply_drawn_ms"] = round(1000 * (time.perf_counter() - started), 1)
+    PROPAGATION_STATS["runs_after_apply"] = len(editor.propagation_jobs())
+    for _ in range(30):
+        started = time.perf_counter()
+        press(app, "<Right>")
+        seeks.append(time.perf_counter() - started)
+        frames.append(app.state.frame_index)
+    timeline = app.timeline
+    for k in range(1, 11):
+        x = int(timeline.winfo_width() * k / 11)
+        started = time.perf_counter()
+        timeline.event_generate("<ButtonPress-1>", x=x, y=10)
+        app.wait_idle(runs=False)
+        seeks.append(time.perf_counter() - started)
+        frames.append(app.state.frame_index)
+    tap(app, width * 0.6, height * 0.35)
+    press(app, "<Return>")  # a second object: a second run beside the first
+    PROPAGATION_STATS["runs_together"] = len(editor.propagation_jobs())
+    for _ in range(10):
+        started = time.perf_counter()
+        press(app, "<Right>")
+        seeks.append(time.perf_counter() - started)
+        frames.append(app.state.frame_index)
+    pump(app.root, 2.0)
+    PROPAGATION_STATS["runs_before_stop"] = len(editor.propagation_jobs())
+    app.controls.stop_button.invoke()
+    app.wait_idle()
+
+
 def bare_seeks(media: Path, folder: Path, frames: list[int]) -> list[float]:
     """The baseline: the same seeks on a fresh Editor without the window."""
     from ui.cli import open_editor
@@ -267,6 +332,8 @@ def main() -> int:
     parser.add_argument("--media", default=str(ROOT / "sample_media" / "video.mp4"))
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--out", help="also write the JSON result here")
+    parser.add_argument("--without-track-rows", action="store_true",
+                        help="diagnostic: run propagation_10k again with the track panel's rows not drawn")
     args = parser.parse_args()
     from tests.ui.gui import VirtualScreen
 
@@ -278,19 +345,32 @@ def main() -> int:
             sample = run("sample", Path(args.media), work / "sample", sample_session)
             long_video(work / "long.mp4", LONG_FRAMES)
             many = run("labels_10k", work / "long.mp4", work / "long", long_session, prefill=True)
+            propagating = run("propagation_10k", work / "long.mp4", work / "long_propagation", propagation_session,
+                              prefill=True)
+            propagating.update(PROPAGATION_STATS)
+            propagating["labels_propagated"] = propagating["labels"] - propagating["prefilled_labels"] - 2
+            bare_rows = None
+            if args.without_track_rows:
+                from ui.track_panel import TrackPanel
+
+                setattr(TrackPanel, "draw", lambda self: self._draw_cursor())  # noqa: B010 (a method replaced)
+                bare_rows = run("propagation_10k_without_track_rows", work / "long.mp4", work / "long_rows",
+                                propagation_session, prefill=True)
     finally:
         screen.close()
     result = {
         "limit_ms": 50,
         "sample": sample,
         "labels_10k": many,
+        "propagation_10k": propagating,
+        **({"propagation_10k_without_track_rows": bare_rows} if bare_rows is not None else {}),
         "snapshot_10k_vs_sample": round(many["snapshot_ms_median"] / max(sample["snapshot_ms_median"], 1e-3), 2),
         "seek_10k_vs_sample": round(many["seek_ms_median"] / max(sample["seek_ms_median"], 1e-3), 2),
     }
     text = json.dumps(result, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")
-    worst = max(sample["worst_stall_ms"], many["worst_stall_ms"])
+    worst = max(sample["worst_stall_ms"], many["worst_stall_ms"], propagating["worst_stall_ms"])
     print(text if args.json else
           f"longest UI stall {worst} ms (limit 50 ms); with 10,000 labels a snapshot costs "
           f"{result['snapshot_10k_vs_sample']}x and a seek {result['seek_10k_vs_sample']}x the empty project's")

@@ -13,7 +13,7 @@ import shapely
 from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 
-from engine.types import Box, Polygon, ShapeType
+from engine.types import Box, Point, Polygon, ShapeType
 
 DEFAULT_TOLERANCE = 1.0
 """Default simplification tolerance in pixels (Douglas-Peucker, topology preserved)."""
@@ -257,8 +257,14 @@ def polygon_bounds(polygon: Polygon) -> Box | None:
     return Box(float(x0), float(y0), float(x1), float(y1))
 
 
-def shape_to_mask(shape: Polygon | Box, height: int, width: int) -> np.ndarray:
-    """H×W bool mask of a polygon or a box."""
+def shape_to_mask(shape: Polygon | Box | Point, height: int, width: int) -> np.ndarray:
+    """H×W bool mask of a polygon or a box (a point: the one pixel it is the centre of)."""
+    if isinstance(shape, Point):
+        mask = np.zeros((height, width), bool)
+        x, y = int(round(shape.x)), int(round(shape.y))
+        if 0 <= x < width and 0 <= y < height:
+            mask[y, x] = True
+        return mask
     if isinstance(shape, Box):
         return box_to_mask(shape, height, width)
     return polygon_to_mask(shape, height, width)

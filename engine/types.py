@@ -255,10 +255,25 @@ class Polygon:
         return [[np.round(r, decimals).tolist() for r in part] for part in self.parts]
 
 
-Shape = Polygon | Box
+@dataclass(frozen=True)
+class Point:
+    """A keypoint (x, y) at a frame pixel centre (see the module docstring): the shape of a
+    ``point`` class's labels, drawn by hand (SAM does not serve it)."""
+
+    x: float
+    y: float
+
+    def as_list(self) -> list[float]:
+        return [self.x, self.y]
+
+
+Shape = Polygon | Box | Point
 
 SHAPE_TYPES = (ShapeType.POLYGON, ShapeType.BOUNDING_BOX)
-"""The shapes a label holds (`Shape`) and SAM serves."""
+"""The shapes SAM serves (a label's `Shape` may also be a hand-placed `Point`)."""
+
+LABEL_SHAPES = {ShapeType.POLYGON: Polygon, ShapeType.BOUNDING_BOX: Box, ShapeType.POINT: Point}
+"""The label shape each class shape type takes (``polyline`` has none yet)."""
 
 
 @dataclass(frozen=True)
@@ -297,11 +312,14 @@ class Label:
 
 
 def shape_to_json(shape: Shape, decimals: int | None = 2) -> dict:
-    """A polygon or a box as JSON, pixel-edge coordinates rounded to 0.01 px.
+    """A polygon, a box (pixel edges) or a point (pixel centre) as JSON, rounded to 0.01 px.
 
     decimals=None keeps the exact floats (the project store does, so a label reads back
     bit for bit and re-exports to the same JSON).
     """
+    if isinstance(shape, Point):
+        xy = [float(v) if decimals is None else round(v, decimals) for v in shape.as_list()]
+        return {"type": ShapeType.POINT.value, "point": xy}
     if isinstance(shape, Box):
         if decimals is None:
             return {"type": ShapeType.BOUNDING_BOX.value, "box": [float(v) for v in shape.as_list()]}
@@ -319,6 +337,11 @@ def shape_from_json(data: object, *, source: str = "shape") -> Shape:
             if len(box) != 4 or not all(np.isfinite(box)):
                 raise ValueError(f"a box needs 4 finite numbers, got {fields['box']!r}")
             return Box(*box)
+        if kind == ShapeType.POINT:
+            xy = [float(v) for v in fields["point"]]
+            if len(xy) != 2 or not all(np.isfinite(xy)):
+                raise ValueError(f"a point needs 2 finite numbers, got {fields['point']!r}")
+            return Point(*xy)
         if kind == ShapeType.POLYGON:
             parts = []
             for part in fields["parts"]:
@@ -331,7 +354,7 @@ def shape_from_json(data: object, *, source: str = "shape") -> Shape:
             return Polygon(tuple(parts))
     except (KeyError, TypeError, ValueError) as exc:
         raise SessionFormatError(f"{source}: malformed {kind} ({exc})") from exc
-    raise SessionFormatError(f"{source}: unknown shape type {kind!r}; expected polygon or bounding_box")
+    raise SessionFormatError(f"{source}: unknown shape type {kind!r}; expected polygon, bounding_box or point")
 
 
 @dataclass(frozen=True)

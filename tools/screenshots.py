@@ -1,10 +1,13 @@
 """Screenshots of the label editor in its main states, for the README (`make screenshots`).
 
 Starts a private Xvfb screen, opens the real app on `sample_media/video.mp4` with a fresh
-project, drives it with generated events and grabs the screen with Pillow's X11 grabber:
-docs/screenshot_sam.png (SAM mode: pop-up, points, blue selection),
+project, drives it with generated events and grabs the window (menu bar included) with
+Pillow's X11 grabber:
+docs/screenshot_sam.png (SAM mode: the SAM panel docked beside the frame, points, blue selection),
 docs/screenshot_labels.png (applied polygon and box labels, objects list),
-docs/screenshot_propagated.png (after permanent drawing: timeline marks).
+docs/screenshot_propagated.png (after permanent drawing: timeline marks),
+docs/screenshot_shortcuts.png (Help → Keyboard shortcuts, F1).
+The window opens at the size the app picks for the screen (`ui.screen`).
 """
 
 from __future__ import annotations
@@ -18,24 +21,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SIZE = "1280x800x24"
+SIZE = "1400x900x24"  # the window opens at 1260x760 on it (90% of the width)
 
 
-def grab(app, display: str, path: Path) -> None:
+def menu_bar_top(root) -> int:
+    """Screen y of the window's menu bar (Tk draws it in a clone menu ".#…" above the
+    window's own area), or the window's top when it has none."""
+    for child in root.tk.call("winfo", "children", "."):
+        name = str(child)
+        if name.startswith(".#") and str(root.tk.call("winfo", "class", name)) == "Menu":
+            return int(root.tk.call("winfo", "rooty", name))
+    return root.winfo_rooty()
+
+
+def grab(app, display: str, path: Path, window=None) -> None:
+    """Save ``window`` (default: the main window with its menu bar) as it is on the screen."""
     from PIL import ImageGrab
 
     from tests.ui.gui import pump
 
     pump(app.root, 0.4)
-    root = app.root
-    x, y = root.winfo_rootx(), root.winfo_rooty()
-    width, height = root.winfo_width(), root.winfo_height()
-    image = ImageGrab.grab(bbox=(x, y - 0, x + width, y + height), xdisplay=display)
-    panel = app.sam_panel
-    if panel.state() == "normal":  # the pop-up sits over the window; grab the whole screen area
-        image = ImageGrab.grab(xdisplay=display).crop((x, y, x + width, y + height))
+    window = window or app.root
+    x, y = window.winfo_rootx(), window.winfo_rooty()
+    if window is app.root:
+        y = menu_bar_top(app.root)
+    right, bottom = window.winfo_rootx() + window.winfo_width(), window.winfo_rooty() + window.winfo_height()
+    image = ImageGrab.grab(bbox=(x, y, right, bottom), xdisplay=display)
     image.save(path, optimize=True)
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path.relative_to(ROOT)} ({image.width}x{image.height})")
 
 
 def main() -> int:
@@ -61,7 +74,6 @@ def main() -> int:
             ontology.write_text(json.dumps(classes))
             editor, project = open_editor(ROOT / "sample_media" / "video.mp4", Path(folder) / "project", ontology_file=ontology)
             root = tk.Tk()
-            root.geometry("1200x720+0+0")
             app = App(root, editor, backend="classic")
             app.wait_idle()
             key(app, "<Shift-A>")
@@ -87,6 +99,11 @@ def main() -> int:
             app.goto(30)
             app.wait_idle()
             grab(app, screen.display, docs / "screenshot_propagated.png")
+            key(app, "<F1>")
+            sheet = app.menus.help_window
+            sheet.geometry("+40+40")
+            grab(app, screen.display, docs / "screenshot_shortcuts.png", window=sheet)
+            sheet.destroy()
             app.close()
             root.destroy()
             project.close()

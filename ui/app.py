@@ -1,4 +1,4 @@
-"""The label editor window: frame view, SAM pop-up, classes and objects, timeline, status.
+"""The label editor window: frame view with the SAM panel beside it, classes and objects, timeline, status.
 
 The window stays thin: it turns gestures into Editor calls, runs them on the editor
 thread (`ui.worker.EditorWorker`) and draws the `ViewState` snapshot that comes back.
@@ -6,6 +6,7 @@ thread (`ui.worker.EditorWorker`) and draws the `ViewState` snapshot that comes 
 
 from __future__ import annotations
 
+import os
 import time
 import tkinter as tk
 from collections.abc import Callable
@@ -15,16 +16,20 @@ from typing import Any
 
 from engine.errors import EditorStateError, FramewiseError, PromptError
 from ui.dialogs import ErrorDialog
+from ui.edit_tools import EditTools
 from ui.frame_view import FrameView
 from ui.keys import bind_shortcuts
 from ui.marks import MarkTracker
 from ui.menus import build_menus
 from ui.panels import ControlBar, Sidebar
+from ui.playback import play_delay
 from ui.project_actions import export_labels
 from ui.propagation import PropagationMonitor
 from ui.sam_panel import SamPanel
+from ui.screen import initial_geometry
 from ui.state import ViewState, snapshot
 from ui.timeline import Timeline, flagged_after
+from ui.track_panel import TrackPanel
 from ui.worker import EditorWorker
 
 BUSY_TEXT = "auto-segmentation running…"
@@ -42,19 +47,21 @@ class App:
         self.backend = backend
         self.state: ViewState | None = None
         self.dialog: ErrorDialog | None = None  # the last error dialog shown
+        self.object_dialog: Any = None  # the last delete / class / rename dialog (ui/object_dialogs.py)
         self.error: str | None = None
         self._goto_target: int | None = None
         self.media_note = ""  # the open media's warnings, kept on the status line
         self._playing = False
         self._play_id: str | None = None
         root.title(f"{title} — {editor.media_name}")
-        root.geometry("1180x760")
+        root.geometry(initial_geometry(root.winfo_screenwidth(), root.winfo_screenheight()))
         self.marks = MarkTracker(editor)  # before any Editor call: it follows the event log
         self.worker = EditorWorker(root, on_busy=self._on_busy)
         self._build()
         # A callback that raises (a bug) is shown on the status line; the loops go on.
         root.report_callback_exception = self._callback_error
         bind_shortcuts(self)
+        self.edit_tools = EditTools(self)  # vertex/box editing and the hand tools on the canvas
         self.propagation = PropagationMonitor(self)
         self._read_media_note()
         self.run(lambda: None, "loading…")
@@ -70,10 +77,21 @@ class App:
         self.sidebar.pack(side="left", fill="y")
         centre = ttk.Frame(outer)
         centre.pack(side="left", fill="both", expand=True)
-        self.view = FrameView(centre, on_point=self.click, on_box=self.drag_box)
-        self.view.pack(fill="both", expand=True)
+        # The frame canvas and, beside it while SAM mode is on, the SAM panel (never over the frame).
+        stage = ttk.Frame(centre)
+        stage.pack(fill="both", expand=True)
+        stage.columnconfigure(0, weight=1)
+        stage.rowconfigure(0, weight=1)
+        self.view = FrameView(stage, on_point=self.click, on_box=self.drag_box)
+        self.view.grid(row=0, column=0, sticky="nsew")
+        self.sam_panel = SamPanel(stage, on_quality=self.set_quality, on_reset=self.reset, on_apply=self.apply,
+                                  backend=self.backend)
+        self.sam_panel.grid(row=0, column=1, sticky="ns")
+        self.sam_panel.grid_remove()
         self.timeline = Timeline(centre, on_seek=self.goto)
         self.timeline.pack(fill="x")
+        self.tracks = TrackPanel(centre, self)  # one row per object over the whole media
+        self.tracks.pack(fill="x")
         self.controls = ControlBar(centre, self)
         self.controls.pack(fill="x")
         self.status = tk.StringVar(value="")
@@ -81,8 +99,6 @@ class App:
         status_bar.pack(fill="x", side="bottom")
         # The open media's warnings (a video cut near its end), in full, above the status line.
         self.notice = ttk.Label(root, anchor="w", foreground="#a04000", padding=(6, 2), wraplength=1100)
-        self.sam_panel = SamPanel(root, on_quality=self.set_quality, on_reset=self.reset, on_apply=self.apply)
-        self.sam_panel.withdraw()
         self.sidebar.set_classes(self.editor.ontology)
 
     # -- running Editor calls off the Tk thread ---------------------------------------
@@ -138,16 +154,17 @@ class App:
         self.state = state
         self.view.show(state)
         self.timeline.update_marks(state.frame_index, state.frame_count, state.marks)
+        self.tracks.show(state)
         self.sidebar.show(state)
         self.controls.show(state)
         self.menus.set_history(state.can_undo, state.can_redo)
         if state.sam_mode and state.sam_capable:
-            if self.sam_panel.state() == "withdrawn":
-                self.sam_panel.deiconify()
-                self._place_panel()
+            if not self.sam_panel.shown:
+                self.sam_panel.grid()
             self.sam_panel.set_quality(state.quality)
-        elif self.sam_panel.state() != "withdrawn":
-            self.sam_panel.withdraw()
+            self.sam_panel.set_candidates(state.candidate, state.candidates, state.score)
+        elif self.sam_panel.shown:
+            self.sam_panel.grid_remove()
         seconds = state.frame_index / state.fps if state.fps else 0.0
         candidate = f" · candidate {state.candidate + 1}/{state.candidates}" if state.candidates > 1 else ""
         sam = "SAM on" if state.sam_mode else "SAM off"
@@ -155,12 +172,6 @@ class App:
             f"frame {state.frame_index + 1}/{state.frame_count} · {seconds:.2f} s · {state.class_name} · {sam}"
             f"{candidate} · backend {state.backend} · {state.cache}"
         )
-
-    def _place_panel(self) -> None:
-        self.root.update_idletasks()
-        x = self.root.winfo_rootx() + self.root.winfo_width() - 280
-        y = self.root.winfo_rooty() + 40
-        self.sam_panel.geometry(f"+{max(0, x)}+{max(0, y)}")
 
     @property
     def frame_count(self) -> int:
@@ -207,6 +218,8 @@ class App:
             self.run(lambda: self.editor.set_quality(quality), BUSY_TEXT)
 
     def reset(self) -> None:
+        if self.edit_tools.cancel():  # Esc drops a hand-drawn polygon or the label being edited
+            return
         self.run(self.editor.reset)
 
     def cycle_candidate(self) -> None:
@@ -214,27 +227,44 @@ class App:
             self.run(self.editor.cycle_candidate)
 
     def apply(self) -> None:
+        if self.edit_tools.close_draft():  # Enter closes a hand-drawn polygon
+            return
         if self.state is None or not self.state.candidates:
             self.status.set("nothing to apply: click or drag a box first")
             return
-        # With permanent drawing on, apply() goes on to propagate the object (progress bar, Stop).
-        self.run(self.editor.apply, "propagating…" if self.state.permanent else "")
+        # With permanent drawing on, apply() starts propagating the object in the background
+        # (ui/propagation.py: progress bar, Stop, live marks); the label shows at once.
+        self.run(self.editor.apply)
 
     def propagate(self, direction: int) -> None:
         """Carry every object of this frame forwards (1) or backwards (-1) to the next anchor."""
         if self.state is None or not self.state.labels:
             self.status.set("no labels on this frame to propagate")
             return
-        self.run(lambda: self.editor.propagate(direction), "propagating…")
+        self.run(lambda: self.editor.start_propagation(direction))  # in the background
 
     def set_permanent(self, on: bool) -> None:
         self.run(lambda: self.editor.set_permanent(on))
 
     def undo(self) -> None:
-        self.run(self.editor.undo)
+        """Ctrl+Z: take back the last vertex of a hand-drawn polygon, else the last prompt of
+        the selection being built, else the last change (decided on the editor thread, after
+        the prompts already queued)."""
+        if self.edit_tools.take_back():
+            return
+        self.run(lambda: self.editor.unclick() or self.editor.undo(), then=lambda _: self.clear_progress())
 
     def redo(self) -> None:
-        self.run(self.editor.redo)
+        self.run(self.editor.redo, then=lambda _: self.clear_progress())
+
+    def clear_progress(self) -> None:
+        """Empty the progress row and the SAM panel's status after Undo, Redo or a media
+        switch: what they said is about labels taken back or another media. A run still
+        going shows its next report."""
+        if not self.editor.propagation_jobs():
+            self.controls.set_progress(0, 0, "")
+        if self.error is None and not self.worker.busy:
+            self.sam_panel.set_status("ready")
 
     def delete_object(self, object_id: int) -> None:
         self.run(lambda: self.editor.delete_label(object_id))
@@ -290,7 +320,7 @@ class App:
         self._play_id = None
         if not self._playing or self.state is None:
             return
-        delay = max(15, int(1000 / (self.state.fps or 25)))
+        delay = play_delay(self.state.fps, self.controls.playback.speed)
         try:
             if self.state.frame_index >= self.frame_count - 1:
                 self.toggle_play()
@@ -302,14 +332,22 @@ class App:
 
     # -- shutdown -----------------------------------------------------------------------
 
-    def wait_idle(self, timeout: float = 120.0) -> None:
-        """Pump Tk events until the editor thread has nothing queued (tests and scripts)."""
+    def wait_idle(self, timeout: float = 120.0, runs: bool = True) -> None:
+        """Pump Tk events until the editor thread has nothing queued and, with ``runs``, no
+        background propagation is going or unshown (tests and scripts)."""
         deadline = time.monotonic() + timeout
-        while (self.worker.busy or self._goto_target is not None) and time.monotonic() < deadline:
+
+        def busy() -> bool:
+            return self.worker.busy or self._goto_target is not None or (runs and self.propagation.busy)
+
+        while time.monotonic() < deadline:
+            if not busy():
+                self.root.update()  # a timer may queue more work (a run's marks): then go on
+                if not busy():
+                    return
             self.root.update()
             time.sleep(0.002)
-        self.root.update()
-        if self.worker.busy or self._goto_target is not None:
+        if busy():
             raise TimeoutError(
                 f"the editor thread is still busy after {timeout:g} s "
                 f"(pending calls: {self.worker.pending}, seek target: {self._goto_target})")
@@ -333,6 +371,8 @@ class App:
         def opened(_: Any) -> None:
             self.root.title(f"framewise — {self.editor.media_name}")
             self._read_media_note()
+            self.controls.playback.refresh_media()
+            self.clear_progress()
 
         self.run(lambda: self.editor.open(path), "opening…", then=opened)
 
@@ -353,5 +393,6 @@ class App:
     def export(self, fmt: str, folder: str, replace: bool = False) -> None:
         """Export the project's labels (runs on the editor thread; a project store is needed);
         a folder that holds files is refused unless ``replace``."""
-        self.run(lambda: export_labels(self.editor, fmt, folder, replace=replace), f"exporting {fmt}…",
-                 then=lambda paths: self.status.set(f"exported {fmt}: {len(paths)} files to {folder}"))
+        where = os.path.abspath(folder)  # the message names the folder in full
+        self.run(lambda: export_labels(self.editor, fmt, where, replace=replace), f"exporting {fmt}…",
+                 then=lambda paths: self.status.set(f"exported {fmt}: {len(paths)} files to {where}"))

@@ -2,21 +2,28 @@
 mouse gestures into frame-pixel prompts.
 
 Gestures: left click = include point, right click = exclude point, left drag = box,
-wheel = zoom about the pointer, middle drag or space + left drag = pan.
+wheel = zoom about the pointer, middle drag or space + left drag = pan. A `tool`
+(`ui.edit_tools.EditTools`) sees left and right presses first and takes those that edit a
+label or draw one by hand.
 """
 
 from __future__ import annotations
 
 import tkinter as tk
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from engine.preview.overlay import SELECTION_RGB
-from engine.types import Box, Shape
+from engine.types import Box, Point, Shape
+from ui.colours import draw_label_tag
 from ui.state import ViewState
 from ui.viewport import Viewport
+
+if TYPE_CHECKING:
+    from ui.edit_tools import EditTools
 
 DRAG_THRESHOLD = 5  # screen pixels before a press becomes a box drag
 SELECTION_ALPHA = 0.5
@@ -81,6 +88,8 @@ class FrameView(tk.Canvas):
         self._dragging = False
         self._pan_from: tuple[int, int] | None = None
         self._space = False
+        self.tool: EditTools | None = None  # sees a left/right press before the prompts do
+        self._tool_drag = False
         self.bind("<Configure>", self._on_resize)
         self.bind("<ButtonPress-1>", self._on_press)
         self.bind("<B1-Motion>", self._on_motion)
@@ -121,6 +130,7 @@ class FrameView(tk.Canvas):
             if label.object_id in self.hidden_objects:
                 continue
             self._draw_shape(view, label.shape, colour, f"object-{label.object_id}")
+            draw_label_tag(self, view, label, colour, state.names.get(label.object_id))
         if state.box is not None:
             x0, y0 = view.edge_to_canvas(state.box[0], state.box[1])
             x1, y1 = view.edge_to_canvas(state.box[2], state.box[3])
@@ -129,8 +139,14 @@ class FrameView(tk.Canvas):
             cx, cy = view.frame_to_canvas(float(x), float(y))
             fill = INCLUDE if positive else EXCLUDE
             self.create_oval(cx - 5, cy - 5, cx + 5, cy + 5, fill=fill, outline="white", width=1.5, tags=("overlay", "point"))
+        if self.tool is not None:
+            self.tool.draw(view)
 
     def _draw_shape(self, view: Viewport, shape: Shape, colour: str, tag: str) -> None:
+        if isinstance(shape, Point):  # a keypoint: a ring at its pixel centre
+            cx, cy = view.frame_to_canvas(shape.x, shape.y)
+            self.create_oval(cx - 4, cy - 4, cx + 4, cy + 4, outline=colour, width=2, tags=("overlay", "label", tag))
+            return
         if isinstance(shape, Box):
             x0, y0 = view.edge_to_canvas(shape.x0, shape.y0)
             x1, y1 = view.edge_to_canvas(shape.x1, shape.y1)
@@ -182,12 +198,18 @@ class FrameView(tk.Canvas):
         if self._space:
             self._on_pan_start(event)
             return
+        if self.tool is not None and self.tool.press(event):
+            self._press, self._tool_drag = None, True
+            return
         self._press = (event.x, event.y)
         self._dragging = False
 
     def _on_motion(self, event) -> None:
         if self._space:
             self._on_pan_move(event)
+            return
+        if self._tool_drag and self.tool is not None:
+            self.tool.motion(event)
             return
         if self._press is None:
             return
@@ -198,6 +220,10 @@ class FrameView(tk.Canvas):
             self.create_rectangle(*self._press, event.x, event.y, outline=BOX, width=2, tags=("rubber",))
 
     def _on_release(self, event) -> None:
+        if self._tool_drag and self.tool is not None:
+            self._tool_drag = False
+            self.tool.release(event)
+            return
         if self._space or self._press is None or self.viewport is None:
             self._press = None
             self._pan_from = None
@@ -211,5 +237,7 @@ class FrameView(tk.Canvas):
             self.on_point(*view.canvas_to_frame(event.x, event.y), True)
 
     def _on_right(self, event) -> None:
+        if self.tool is not None and self.tool.right(event):
+            return
         if self.viewport is not None and self.viewport.contains(event.x, event.y):
             self.on_point(*self.viewport.canvas_to_frame(event.x, event.y), False)

@@ -47,6 +47,8 @@ def touched_frames(event: _Event, media: str) -> list[int] | None:
         return []
     if kind in ("apply", "edit", "delete"):
         return [] if frame is None else [frame]
+    if kind == "review" and data.get("action") == "accept":  # a flag cleared on the event's frame
+        return [] if frame is None else [frame]
     if kind in ("undo", "redo"):
         return [int(key[1]) for key in data.get("labels", []) if key[0] == media]
     if kind == "propagate" and frame is not None and "until" in data:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import tkinter as tk
-from tkinter import simpledialog, ttk
+from tkinter import ttk
 
 from ui.keys import last_focus
+from ui.object_dialogs import ask_class, ask_delete, ask_name
+from ui.playback import PlaybackControls
+from ui.review import ReviewBar
 from ui.state import ViewState
 
 SAM_ICON = "✦"  # marks classes SAM can serve (polygon, bounding box)
@@ -45,6 +48,8 @@ class Sidebar(ttk.Frame):
         ttk.Button(buttons, text="Rename", command=self.rename).pack(side="left")
         ttk.Button(buttons, text="Class", command=self.change_class).pack(side="left")
         ttk.Button(buttons, text="Delete", command=self.delete).pack(side="left")
+        self.review = ReviewBar(self, app)  # accept / outside / occluded / interpolate (ui/review.py)
+        self.review.pack(fill="x")
         self._names: list[str] = []
 
     def set_classes(self, ontology) -> None:
@@ -94,24 +99,13 @@ class Sidebar(ttk.Frame):
             self.show(self.app.state)
 
     def rename(self) -> None:
-        object_id = self.selected_object()
-        if object_id is not None:
-            name = simpledialog.askstring("Rename object", f"New name for object {object_id}:", parent=self)
-            if name:
-                self.app.rename_object(object_id, name)
+        ask_name(self.app)  # ui/object_dialogs.py: non-blocking dialogs, one Editor call each
 
     def change_class(self) -> None:
-        object_id = self.selected_object()
-        if object_id is None:
-            return
-        name = simpledialog.askstring("Change class", f"Class for object {object_id} ({', '.join(self._names)}):", parent=self)
-        if name:
-            self.app.change_class(object_id, name.strip())
+        ask_class(self.app)  # a list of the classes of the object's shape
 
     def delete(self) -> None:
-        object_id = self.selected_object()
-        if object_id is not None:
-            self.app.delete_object(object_id)
+        ask_delete(self.app)  # this frame, or the object on every frame
 
 
 class ControlBar(ttk.Frame):
@@ -142,6 +136,8 @@ class ControlBar(ttk.Frame):
         row.pack(side="bottom", fill="x")
         self.stop_button = ttk.Button(row, text="Stop", command=self._stop, state="disabled")
         self.stop_button.pack(side="right")
+        self.playback = PlaybackControls(row, app)  # speed, and the project's media (ui/playback.py)
+        self.playback.pack(side="right", padx=(0, 8))
         self.progress = ttk.Progressbar(row, mode="determinate")
         self.progress.pack(side="right", fill="x", expand=True, padx=4)
         self.progress_text = tk.StringVar(value="")
@@ -156,7 +152,7 @@ class ControlBar(ttk.Frame):
         self.permanent.set(state.permanent)
 
     def set_playing(self, playing: bool) -> None:
-        self.play_button.configure(text="⏸ Pause" if playing else "▶ Play")
+        self.play_button.configure(text="‖ Pause" if playing else "▶ Play")
 
     def set_progress(self, done: int, total: int, text: str) -> None:
         self.progress.configure(maximum=max(1, total), value=done)

@@ -1,4 +1,9 @@
-"""The SAM pop-up: how to use it, live status, the speed/quality slider, Reset and Apply label."""
+"""The SAM panel: which segmenter answers, how to use it, the candidate Tab shows, live
+status, the speed/quality slider, Reset and Apply label.
+
+It is a column docked beside the frame canvas (the window shows it while SAM mode is on),
+never a window over the frame: it cannot hide objects, and it stays where it is.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,20 @@ INSTRUCTIONS = (
     "Shift+A: SAM mode on/off"
 )
 
+# What the panel says about the segmenter behind the clicks, by the window's backend name.
+WEIGHT_FREE_TITLE = "SAM mode · weight-free segmenter"
+SAM_TITLE = "SAM mode · SAM checkpoint"
+WEIGHT_FREE_NOTE = (
+    "No SAM weights are loaded: the built-in weight-free segmenter answers the clicks. "
+    "To use SAM, start the editor with --checkpoint PATH (or set FRAMEWISE_SAM_CHECKPOINT) "
+    "after pip install 'framewise[sam]'."
+)
+NO_CANDIDATE = "no selection yet: click or drag a box"
+
 # Slider stops, percent: the quality setting the segmenter gets is value / 100.
 QUALITY_STOPS = (20, 40, 60, 80, 100)
 QUALITY_NAMES = {20: "Faster", 60: "Default", 100: "Higher quality"}
+WIDTH = 250  # pixels of text in the column
 
 
 def snap_quality(percent: float) -> int:
@@ -30,9 +46,24 @@ def quality_text(percent: int) -> str:
     return f"{name} {percent}%" if name else f"{percent}%"
 
 
-class SamPanel(tk.Toplevel):
-    """A small tool window beside the main one; shown while SAM mode is on.
+def candidate_text(candidate: int, candidates: int, score: float | None) -> str:
+    """What Tab shows: "candidate 2/3 · score 0.87" (``candidate`` counts from 0)."""
+    if candidates <= 0:
+        return NO_CANDIDATE
+    text = f"candidate {candidate + 1}/{candidates}"
+    if score is not None:
+        text += f" · score {score:.2f}"
+    return text + (" · Tab: next" if candidates > 1 else " · the only one")
 
+
+def is_weight_free(backend: str) -> bool:
+    return not backend.lower().startswith("sam")
+
+
+class SamPanel(ttk.Frame):
+    """The column beside the canvas; the window shows it while SAM mode is on.
+
+    backend: the window's backend name ("classic" = weight-free, "sam").
     on_quality(q in 0.2…1.0), on_reset(), on_apply() are called on the Tk thread.
     """
 
@@ -42,54 +73,61 @@ class SamPanel(tk.Toplevel):
         on_quality: Callable[[float], None],
         on_reset: Callable[[], None],
         on_apply: Callable[[], None],
+        backend: str = "classic",
     ) -> None:
-        super().__init__(master)
-        self.title("SAM · auto-segmentation")
-        self.resizable(False, False)
-        self.transient(master)
-        self.protocol("WM_DELETE_WINDOW", self.withdraw)
+        super().__init__(master, padding=(10, 8), relief="groove", borderwidth=1)
         self._on_quality = on_quality
-        body = ttk.Frame(self, padding=10)
-        body.pack(fill="both", expand=True)
-        ttk.Label(body, text="SAM mode", font=("TkDefaultFont", 11, "bold")).pack(anchor="w")
-        self.instructions = ttk.Label(body, text=INSTRUCTIONS, justify="left")
-        self.instructions.pack(anchor="w", pady=(4, 8))
+        weight_free = is_weight_free(backend)
+        # A fixed width (no text is wider): the canvas beside it does not refit as texts change.
+        ttk.Frame(self, width=WIDTH + 8, height=1).pack()
+        self.heading = ttk.Label(self, text=WEIGHT_FREE_TITLE if weight_free else SAM_TITLE,
+                               font=("TkDefaultFont", 10, "bold"), wraplength=WIDTH)
+        self.heading.pack(anchor="w")
+        self.note = ttk.Label(self, text=WEIGHT_FREE_NOTE if weight_free else "", wraplength=WIDTH,
+                              justify="left", foreground="#555")
+        if weight_free:
+            self.note.pack(anchor="w", pady=(4, 0))
+        self.instructions = ttk.Label(self, text=INSTRUCTIONS, justify="left")
+        self.instructions.pack(anchor="w", pady=(8, 8))
+        self.candidate = tk.StringVar(value=NO_CANDIDATE)
+        self.candidate_label = ttk.Label(self, textvariable=self.candidate, wraplength=WIDTH,
+                                         font=("TkDefaultFont", 10, "bold"))
+        self.candidate_label.pack(anchor="w")
         self.status = tk.StringVar(value="ready")
-        self.status_label = ttk.Label(body, textvariable=self.status, foreground="#1e78ff", wraplength=240)
-        self.status_label.pack(anchor="w", pady=(0, 8))
-        ttk.Label(body, text="Speed / quality").pack(anchor="w")
+        self.status_label = ttk.Label(self, textvariable=self.status, foreground="#1e78ff", wraplength=WIDTH)
+        self.status_label.pack(anchor="w", pady=(2, 8))
+        ttk.Label(self, text="Speed / quality").pack(anchor="w")
         self.quality = tk.IntVar(value=60)
         self.quality_name = tk.StringVar(value=quality_text(60))
-        self.slider = tk.Scale(
-            body,
-            from_=20,
-            to=100,
-            resolution=20,
-            orient="horizontal",
-            showvalue=False,
-            variable=self.quality,
-            command=self._slid,
-            length=220,
-        )
+        self.slider = tk.Scale(self, from_=20, to=100, resolution=20, orient="horizontal", showvalue=False,
+                               variable=self.quality, command=self._slid, length=WIDTH - 10, takefocus=0)
         self.slider.pack(anchor="w")
-        ends = ttk.Frame(body)
+        ends = ttk.Frame(self)
         ends.pack(fill="x")
         ttk.Label(ends, text="Faster").pack(side="left")
         ttk.Label(ends, text="Higher quality").pack(side="right")
-        ttk.Label(body, textvariable=self.quality_name).pack(anchor="center", pady=(0, 8))
-        buttons = ttk.Frame(body)
+        ttk.Label(self, textvariable=self.quality_name).pack(anchor="center", pady=(0, 8))
+        buttons = ttk.Frame(self)
         buttons.pack(fill="x")
         self.reset_button = ttk.Button(buttons, text="Reset", command=on_reset)
         self.reset_button.pack(side="left")
         self.apply_button = ttk.Button(buttons, text="Apply label", command=on_apply)
         self.apply_button.pack(side="right")
-        self._released = True
         self.slider.bind("<ButtonRelease-1>", lambda e: self._commit())
         self._pending: str | None = None  # the `after` id of the pending commit
+
+    @property
+    def shown(self) -> bool:
+        """Whether the column is in the layout (SAM mode on)."""
+        return bool(self.winfo_manager())
 
     def set_status(self, text: str, error: bool = False) -> None:
         self.status.set(text)
         self.status_label.configure(foreground="#c0392b" if error else "#1e78ff")
+
+    def set_candidates(self, candidate: int, candidates: int, score: float | None) -> None:
+        """Show which candidate mask is selected and how many there are."""
+        self.candidate.set(candidate_text(candidate, candidates, score))
 
     def set_quality(self, quality: float) -> None:
         """Show ``quality`` (0.2…1.0) without calling back."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine.types import Label
+from ui.colours import object_colour
 from ui.marks import MarkTracker
 
 
@@ -47,12 +48,26 @@ class ViewState:
     marks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     can_undo: bool = False
     can_redo: bool = False
+    names: dict[int, str] = field(default_factory=dict)  # display names of this frame's objects
 
 
 def history_state(store: Any) -> tuple[bool, bool]:
     """(undo possible, redo possible) for ``store``; (False, False) when it keeps no history."""
     query = getattr(store, "history_state", None)
     return query() if callable(query) else (False, False)
+
+
+def object_names(editor: Any, object_ids: list[int]) -> dict[int, str]:
+    """Display names of ``object_ids`` in the open media (those that have one)."""
+    lookup = getattr(editor.store, "object", None)
+    names: dict[int, str] = {}
+    if not callable(lookup):
+        return names
+    for object_id in object_ids:
+        record = lookup(editor.media_name, object_id)
+        if record is not None and record.name:
+            names[object_id] = record.name
+    return names
 
 
 def snapshot(editor: Any, marks: MarkTracker, backend: str = "") -> ViewState:
@@ -64,7 +79,7 @@ def snapshot(editor: Any, marks: MarkTracker, backend: str = "") -> ViewState:
     current: list[tuple[Label, str]] = []
     for label in editor.labels(editor.frame_index):
         colour = editor.ontology[label.class_name].colour if label.class_name in editor.ontology else "#ff7f0e"
-        current.append((label, colour))
+        current.append((label, object_colour(colour, label.object_id)))
     state = editor.server.cache_state()
     can_undo, can_redo = history_state(editor.store)
     return ViewState(
@@ -90,4 +105,5 @@ def snapshot(editor: Any, marks: MarkTracker, backend: str = "") -> ViewState:
         marks=marks.marks(),
         can_undo=can_undo,
         can_redo=can_redo,
+        names=object_names(editor, [label.object_id for label, _ in current]),
     )

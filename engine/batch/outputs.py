@@ -153,13 +153,19 @@ def folder_state(out: Path, name: str) -> tuple[str, dict[str, Any] | None]:
     if marker is not None:
         return "ours", marker
     try:
-        empty = not any(folder.iterdir())
+        # a worker killed while writing its first marker leaves only the marker's temporary file
+        empty = all(_marker_leftover(entry.name) for entry in folder.iterdir())
     except OSError as exc:
         raise ForeignFolderError(f"{folder}: cannot list ({exc.strerror or exc}); it is left untouched") from exc
     if empty:
         return "empty", None
     raise ForeignFolderError(f"{folder}: exists and was not made by framewise prelabel (no {MARKER}); it is left "
                              "untouched: move it away or use another --out")
+
+
+def _marker_leftover(name: str) -> bool:
+    """A temporary file of an interrupted `write_marker` (`engine.fileio`'s naming)."""
+    return name.startswith(f".{MARKER}.") and name.endswith(".tmp")
 
 
 def claim(out: Path, name: str, marker: dict[str, Any]) -> Path:
@@ -173,6 +179,9 @@ def claim(out: Path, name: str, marker: dict[str, Any]) -> Path:
             raise ForeignFolderError(f"{folder}: appeared while prelabel was claiming it; it is left untouched") from exc
         except OSError as exc:
             raise ProjectError(f"{folder}: cannot create ({exc.strerror or exc})") from exc
+    elif state == "empty":
+        for entry in folder.iterdir():  # leftovers of a worker killed while claiming it
+            remove(out, entry)
     write_marker(out, folder, marker)
     return folder
 

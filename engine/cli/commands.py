@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import PromptError
-from engine.types import Box, LabelClass, ShapeType, shape_to_json
+from engine.types import Box, LabelClass, Polygon, ShapeType, shape_to_json
 
 # Engine modules are imported inside the handlers, not here: this module is imported for
 # every command, and what all the handlers use costs ~0.2 s to import (measured: 0.23 s
@@ -135,7 +135,7 @@ def segment(args: argparse.Namespace) -> int:
         result["overlay"] = str(args.overlay)
     if isinstance(label.shape, Box):  # a box class
         summary = "box: " + ", ".join(f"{v:.0f}" for v in label.shape.as_list())
-    else:
+    elif isinstance(label.shape, Polygon):
         summary = f"polygon: {len(label.shape.parts)} part(s), {label.shape.num_vertices} vertices"
     text = f"{summary}; area {result['area_px']} px, score {result['score']:.3f} ({result['backend']})"
     if args.overlay:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine.errors import EditorStateError
-from engine.types import Box, Label, LabelClass, Shape, ShapeType
+from engine.types import LABEL_SHAPES, Label, LabelClass, Shape
 
 
 def check_sam_capable(label_class: LabelClass) -> None:
@@ -26,8 +26,8 @@ def check_can_prompt(sam_mode: bool, label_class: LabelClass) -> None:
 
 
 def check_shape_fits(object_id: int, label_class: LabelClass, shape: Shape) -> None:
-    """An edited label keeps its class's shape type (a box stays a box)."""
-    if isinstance(shape, Box) != (label_class.shape == ShapeType.BOUNDING_BOX):
+    """A label holds its class's shape type (a box stays a box, a point class takes points)."""
+    if not isinstance(shape, LABEL_SHAPES.get(label_class.shape, ())):
         raise EditorStateError(
             f"object {object_id} is a {label_class.shape} ({label_class.name!r}): "
             f"cannot give it a {type(shape).__name__}"

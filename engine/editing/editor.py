@@ -9,30 +9,33 @@ being segmented), `engine.editing.checks` (what it refuses), `engine.editing.his
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from engine.editing.checks import check_can_prompt, check_class_change, check_keyframes, check_sam_capable, check_shape_fits
+from engine.editing.checks import check_can_prompt, check_sam_capable, check_shape_fits
 from engine.editing.events import Event, SessionLog, normalise_point, normalise_shape
 from engine.editing.history import ChangeSet, RecordingStore, step_history
 from engine.editing.labels import EventSink, LabelStore, MemoryLabelStore
+from engine.editing.object_edits import ObjectEdits
+from engine.editing.runs import PropagationRuns
 from engine.editing.selection import Selection
+from engine.editing.shape_edit import clip_shape
 from engine.errors import EditorStateError, FrameIndexError
 from engine.frames.server import FrameServer
 from engine.media.fingerprint import media_info
 from engine.media.open import open_media
 from engine.ontology import Ontology, default_ontology
-from engine.propagation.interpolate import fill_between
-from engine.propagation.permanent import CachedFrames, PropagationProgress, PropagationResult, run_propagation
+from engine.propagation.background import PropagationJob
+from engine.propagation.permanent import PropagationProgress
 from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Label, LabelSource, Prompt, Proposal, Shape, check_quality
 
 
-class Editor:
+class Editor(ObjectEdits, PropagationRuns):
     """SAM-assisted labelling of one media at a time.
 
     segmenter: the backend answering prompts (classic or sam).
@@ -41,7 +44,9 @@ class Editor:
         that is an `EventSink` (a `engine.project.Project`) gets every event; one with
         ``add_media`` registers each opened media.
     frame_server_options: keyword arguments for `engine.frames.server.FrameServer`.
-    on_progress: called with each `PropagationProgress` of a run (on the editor's thread).
+    on_progress: called with each `PropagationProgress` of a run (on the thread running it).
+    background: `apply` with permanent drawing on starts the run in the background
+        (`start_propagation`) instead of waiting for it (the UI turns it on).
     auto_propagate: `apply` with permanent drawing on propagates (replay turns it off).
     """
 
@@ -66,6 +71,7 @@ class Editor:
         self.permanent = False
         self.on_progress: Callable[[PropagationProgress], None] | None = None
         self.auto_propagate = True
+        self.background = False
         capable = [c.name for c in self.ontology if c.sam_capable]
         self.class_name = capable[0] if capable else self.ontology.names[0]
         self.frame_index = 0
@@ -75,11 +81,14 @@ class Editor:
         self._owns_source = False
         self._server_options = dict(frame_server_options or {})
         self._cancel: threading.Event | None = None
+        self._jobs: list[PropagationJob] = []  # background runs not yet collected
+        self._jobs_lock = threading.Lock()
 
     # -- media and navigation -------------------------------------------------------
 
     def open(self, media) -> None:
         """Open a media path (video, image, folder, glob) or an already open FrameSource."""
+        self.stop_propagations()
         source = open_media(media) if isinstance(media, (str, Path)) else media
         if hasattr(self.store, "add_media"):
             try:
@@ -207,6 +216,40 @@ class Editor:
         self.selection = Selection()
         self._record("reset")
 
+    def unclick(self) -> bool:
+        """Take back the selection's last prompt (a point or the box): the selection goes
+        back to what it was before it, proposal included. False (nothing recorded) when no
+        prompt is pending."""
+        before = self.selection
+        if before.empty:
+            return False
+        self.selection = before.previous or Selection()
+        try:
+            self._record("unclick")
+        except BaseException:
+            self.selection = before
+            raise
+        return True
+
+    def draw(self, shape: Shape, object_id: int | None = None) -> Label:
+        """Store a label drawn by hand (a polygon, a box or a point of the active class's
+        shape type; SAM mode need not be on): source manual, confirmed, one undo step.
+        Coordinates as `engine.types` says (polygons and boxes pixel edges, points centres)."""
+        _ = self.server  # raises when no media is open
+        label_class = self.active_class
+        width, height = self.frame_size
+        shape = clip_shape(shape, width, height)
+        self._stop_runs_at(object_id, self.frame_index)
+        with self._transaction():
+            object_id = int(self.store.next_object_id() if object_id is None else object_id)
+            check_shape_fits(object_id, label_class, shape)
+            label = Label(object_id, self.frame_index, label_class.name, shape, source=LabelSource.MANUAL,
+                          media=self.media_name)
+            self.store.put(label)
+            self._record("draw", object_id=object_id, class_name=label_class.name,
+                         shape=normalise_shape(shape, width, height))
+        return label
+
     def selection_mask(self) -> np.ndarray | None:
         """H×W bool of the shown candidate, or None when there is no proposal."""
         return self.selection.mask()
@@ -216,6 +259,7 @@ class Editor:
         label_class = self.active_class
         shape = self.selection.shape(label_class.shape)
         selection = self.selection
+        self._stop_runs_at(object_id, self.frame_index)
         try:
             with self._transaction():  # label, event and undo record: one commit
                 object_id = int(self.store.next_object_id() if object_id is None else object_id)
@@ -228,7 +272,10 @@ class Editor:
             self.selection = selection
             raise
         if self.permanent and self.auto_propagate:
-            self.propagate(1, object_ids=[label.object_id])
+            if self.background:
+                self.start_propagation(1, object_ids=[label.object_id])
+            else:
+                self.propagate(1, object_ids=[label.object_id])
         return label
 
     def labels(self, frame_index: int | None = None) -> list[Label]:
@@ -240,100 +287,44 @@ class Editor:
     def delete_label(self, object_id: int, frame_index: int | None = None) -> Label:
         """Delete object ``object_id``'s label on ``frame_index`` (default: the current frame)."""
         label = self._require_label(object_id, frame_index)
+        self._stop_runs_at(label.object_id, label.frame_index)
         with self._transaction():
             self.store.delete(label.media, label.frame_index, label.object_id)
             self._record("delete", at_frame=label.frame_index, object_id=label.object_id)
         return label
 
     def edit_label(self, object_id: int, shape: Shape, frame_index: int | None = None) -> Label:
-        """Replace a label's shape (vertices moved, box resized); its source becomes manual."""
+        """Replace a label's shape (vertices moved, box resized): the label becomes a
+        person's (source manual, confirmed)."""
         label = self._require_label(object_id, frame_index)
+        shape = clip_shape(shape, *self.frame_size)
         check_shape_fits(object_id, self.ontology[label.class_name], shape)
-        label = replace(label, shape=shape, source=LabelSource.MANUAL)
+        self._stop_runs_at(label.object_id, label.frame_index)
+        label = replace(label, shape=shape, source=LabelSource.MANUAL, confirmed=True)
         with self._transaction():
             self.store.put(label)
             self._record("edit", at_frame=label.frame_index, object_id=label.object_id,
                          shape=normalise_shape(shape, *self.frame_size))
         return label
 
-    def change_class(self, object_id: int, class_name: str) -> ChangeSet | None:
-        """Move object ``object_id`` (its labels on every frame) to another class of the same shape."""
-        history = self._history()
-        new = self.ontology[class_name]
-        current = history.object(self.media_name, int(object_id))
-        if current is None:
-            raise EditorStateError(f"no object {object_id} in {self.media_name or 'this store'}")
-        check_class_change(object_id, self.ontology[current.class_name], new)
-        with self._transaction():
-            changeset = history.set_object_class(self.media_name, int(object_id), class_name)
-            self._record("relabel", object_id=int(object_id), class_name=class_name)
-        return changeset
-
-    def rename_object(self, object_id: int, name: str | None) -> ChangeSet | None:
-        """Give object ``object_id`` a display name (None or "" clears it); None when unchanged."""
-        history = self._history()
-        name = (name or "").strip() or None
-        with self._transaction():
-            changeset = history.rename_object(self.media_name, int(object_id), name)
-            if changeset is not None:
-                self._record("rename", object_id=int(object_id), name=name)
-        return changeset
-
     def undo(self, single: bool = False) -> ChangeSet | None:
         """Revert the newest change (apply, edit, delete, class change; a whole propagation
         run, unless ``single``); the last change set reverted, or None when there is none.
-        Each change set reverted is one ``undo`` event."""
+        Each change set reverted is one ``undo`` event. Background runs are stopped first."""
+        self.stop_propagations()
         return step_history(self._history(), "undo", single, lambda changeset: self._record("undo", **changeset.summary()))
 
     def redo(self, single: bool = False) -> ChangeSet | None:
         """Re-apply the most recently undone change (a whole propagation run unless ``single``)."""
+        self.stop_propagations()
         return step_history(self._history(), "redo", single, lambda changeset: self._record("redo", **changeset.summary()))
 
     # -- permanent drawing and interpolation ----------------------------------------
 
-    def propagate(self, direction: int = 1, until: int | None = None,
-                  object_ids: Iterable[int] | None = None) -> PropagationResult:
-        """Carry the objects of the current frame (all, or ``object_ids``) frame by frame
-        forwards (1) or backwards (-1) up to ``until`` or the next confirmed frame; labels
-        land in the store as ``propagated``; lost objects flag their frame for review.
-        One ``propagate`` event with the frame it reached, so a replay covers the same
-        frames. Frames are read through the frame server, as the embeddings are: one decode."""
-        server = self.server  # raises when no media is open
-        self._cancel = threading.Event()
-        result = run_propagation(
-            CachedFrames(server.get_frame, len(server.source), server.iter_frames), self.store, self.media_name, self.frame_index,
-            self.segmenter, quality=self.quality, embed=lambda frame_index, frame: server.get_embedding(frame_index),
-            group=getattr(self.store, "group", None), direction=direction, until=until, object_ids=object_ids,
-            cancel=self._cancel, progress=self.on_progress,
-        )
-        self._record("propagate", objects=list(result.object_ids), direction=direction, until=result.last,
-                     changes=result.changes)
-        return result
-
-    def cancel_propagation(self) -> None:
-        """Stop a running propagation before its next frame (safe from any thread)."""
-        if self._cancel is not None:
-            self._cancel.set()
-
-    def interpolate(self, object_id: int, frame_a: int, frame_b: int) -> list[Label]:
-        """Fill the frames strictly between two confirmed labels of ``object_id`` with shapes
-        interpolated between them (`engine.propagation.interpolate`): source ``interpolated``,
-        unconfirmed. Confirmed labels in between are kept, unconfirmed ones replaced. One
-        undo step (none when nothing was written); returns the labels written."""
-        low, high = sorted((int(frame_a), int(frame_b)))
-        ends = [self._require_label(object_id, frame) for frame in (low, high)]
-        check_keyframes(object_id, ends)
-        group = self.store.group("interpolate") if isinstance(self.store, RecordingStore) else nullcontext()
-        with self._transaction():
-            with group:  # the change set is pushed on leaving it, before the event ties to it
-                written = fill_between(self.store, ends[0], ends[1])
-            self._record("interpolate", at_frame=low, object_id=int(object_id), frame_a=low, frame_b=high,
-                         changes=int(bool(written)))
-        return written
-
     # -- lifetime -------------------------------------------------------------------
 
     def close(self) -> None:
+        self.stop_propagations()
         if self._server is not None:
             self._server.close()
             if self._owns_source:
@@ -369,6 +360,15 @@ class Editor:
         if not isinstance(self.store, RecordingStore):
             raise EditorStateError(f"the label store {type(self.store).__name__} keeps no undo history")
         return self.store
+
+    def _delete_group(self, kind: str, labels: list[Label], event: str, **data) -> None:
+        """Delete ``labels`` as one change set (one undo step) and record ``event``."""
+        group = self.store.group(kind) if isinstance(self.store, RecordingStore) else nullcontext()
+        with self._transaction():
+            with group:  # the change set is pushed on leaving it, before the event ties to it
+                for label in labels:
+                    self.store.delete(label.media, label.frame_index, label.object_id)
+            self._record(event, **data)
 
     def _transaction(self) -> AbstractContextManager:
         return self.store.transaction() if isinstance(self.store, RecordingStore) else nullcontext()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.types import Box, ShapeType, shape_from_json
+from engine.types import Box, Point, ShapeType, shape_from_json
 
 EVENT_KINDS = (
     "open",
@@ -33,6 +33,10 @@ EVENT_KINDS = (
     "redo",  # data: the same, of the re-applied change
     "interpolate",  # data: object_id, frame_a, frame_b, changes (engine.propagation.interpolate)
     "rename",  # data: object_id, name (a display name or null)
+    "unclick",  # the selection's last prompt point removed (no data)
+    "draw",  # data: object_id, class_name, shape (normalise_shape): a label drawn by hand
+    "delete_object",  # data: object_id (every label of the object on the media)
+    "review",  # data: object_id, action (accept | outside | occluded); the event's frame is the label's
 )
 
 
@@ -101,8 +105,11 @@ def denormalise_point(u: float, v: float, width: int, height: int) -> tuple[floa
 def normalise_shape(shape, width: int, height: int) -> dict:
     """A Polygon or Box as `engine.types.shape_to_json`, x divided by ``width``, y by ``height``.
 
-    Shapes are in pixel-edge coordinates, so (unlike points) there is no half-pixel shift.
+    Shapes are in pixel-edge coordinates, so (unlike points) there is no half-pixel shift;
+    a `Point` is a pixel centre and is normalised as clicks are (`normalise_point`).
     """
+    if isinstance(shape, Point):
+        return {"type": ShapeType.POINT.value, "point": list(normalise_point(shape.x, shape.y, width, height))}
     if isinstance(shape, Box):
         box = [shape.x0 / width, shape.y0 / height, shape.x1 / width, shape.y1 / height]
         return {"type": ShapeType.BOUNDING_BOX.value, "box": box}
@@ -114,6 +121,8 @@ def normalise_shape(shape, width: int, height: int) -> dict:
 def denormalise_shape(data: dict, width: int, height: int):
     """The inverse of `normalise_shape` for a ``width``×``height`` frame."""
     shape = shape_from_json(data, source="event shape")
+    if isinstance(shape, Point):
+        return Point(*denormalise_point(shape.x, shape.y, width, height))
     if isinstance(shape, Box):
         return Box(shape.x0 * width, shape.y0 * height, shape.x1 * width, shape.y1 * height)
     return type(shape)(tuple(tuple(ring * [width, height] for ring in part) for part in shape.parts))

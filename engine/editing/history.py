@@ -177,11 +177,13 @@ class RecordingStore(ABC):
 
     @contextmanager
     def group(self, kind: str) -> Iterator[None]:
-        """Record every change made inside as one change set (one undo step), e.g. a propagation."""
-        if self._group is not None:
-            yield
-            return
+        """Record every change made inside as one change set (one undo step), e.g. a propagation.
+        The group is open inside the store's transaction, which holds the store's lock: a
+        thread writing beside another one's group (a background propagation) waits for it."""
         with self.transaction():
+            if self._group is not None:
+                yield
+                return
             self._group = []
             try:
                 yield
@@ -229,6 +231,12 @@ class RecordingStore(ABC):
             for label in self.labels(media)
             if (first is None or label.frame_index >= first) and (last is None or label.frame_index <= last)
         ]
+
+    def label_tracks(self, media: str) -> list[tuple[int, int, str, bool]]:
+        """(object id, frame index, source, review) of every label of ``media``, by object
+        and frame: a track panel's view, without shapes."""
+        rows = [(label.object_id, label.frame_index, str(label.source), label.review) for label in self.labels(media)]
+        return sorted(rows)
 
     # -- internals ------------------------------------------------------------------
 

@@ -68,18 +68,20 @@ class MemoryLabelStore(RecordingStore):
         return self._labels.get((media, frame_index, object_id))
 
     def labels(self, media: str | None = None, frame_index: int | None = None) -> list[Label]:
-        keys = sorted(
-            k
-            for k in self._labels
-            if (media is None or k[0] == media) and (frame_index is None or k[1] == frame_index)
-        )
-        return [self._labels[k] for k in keys]
+        with self._lock:  # a background propagation may be writing
+            keys = sorted(
+                k
+                for k in self._labels
+                if (media is None or k[0] == media) and (frame_index is None or k[1] == frame_index)
+            )
+            return [self._labels[k] for k in keys]
 
     def object(self, media: str, object_id: int) -> ObjectRecord | None:
         return self._objects.get((media, object_id))
 
     def objects(self, media: str | None = None) -> list[ObjectRecord]:
-        return [self._objects[k] for k in sorted(self._objects) if media is None or k[0] == media]
+        with self._lock:
+            return [self._objects[k] for k in sorted(self._objects) if media is None or k[0] == media]
 
     def next_object_id(self) -> int:
         self._max_object_id += 1
@@ -112,7 +114,8 @@ class MemoryLabelStore(RecordingStore):
                     self._journal = None
 
     def _object_label_count(self, media: str, object_id: int) -> int:
-        return sum(1 for k in self._labels if k[0] == media and k[2] == object_id)
+        with self._lock:
+            return sum(1 for k in self._labels if k[0] == media and k[2] == object_id)
 
     def _write(self, change: Change) -> None:
         if self._journal is not None:

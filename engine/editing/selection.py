@@ -18,6 +18,7 @@ class Selection:
     points: (x, y) frame pixel centres; labels: 1 include, 0 exclude, one per point.
     box: ``(x0, y0, x1, y1)`` in frame pixel edges (see `engine.types`) or None.
     proposal: the segmenter's answer to the prompts; candidate: the one shown.
+    previous: the selection before the last prompt (`Editor.unclick` goes back to it), or None.
     """
 
     points: list[tuple[float, float]] = field(default_factory=list)
@@ -25,6 +26,7 @@ class Selection:
     box: tuple[float, float, float, float] | None = None
     proposal: Proposal | None = None
     candidate: int = 0
+    previous: Selection | None = field(default=None, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -32,13 +34,14 @@ class Selection:
 
     def with_point(self, x: float, y: float, positive: bool) -> Selection:
         """A copy with one more point (the proposal stays: its logits steer the next pass)."""
-        return replace(self, points=[*self.points, (float(x), float(y))], labels=[*self.labels, 1 if positive else 0])
+        return replace(self, points=[*self.points, (float(x), float(y))], labels=[*self.labels, 1 if positive else 0],
+                       previous=self)
 
     def with_box(self, box: tuple[float, float, float, float], width: int, height: int) -> Selection:
         """A copy with ``box`` (x0 ≤ x1, y0 ≤ y1) clipped to the ``width``×``height`` frame's edges."""
         clipped = np.clip(np.asarray(box, np.float64), 0, [width, height, width, height])
         x0, y0, x1, y1 = (float(c) for c in clipped)
-        return replace(self, box=(x0, y0, x1, y1))
+        return replace(self, box=(x0, y0, x1, y1), previous=self)
 
     def prompt(self) -> Prompt:
         mask_input = None

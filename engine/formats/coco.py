@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from engine.formats.coco_fields import category_ids, crowd, exported_attributes, portable_names
 from engine.formats.dataset import Dataset, frame_file_name
 from engine.formats.rle import mask_to_rle, rle_area
-from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, rounded
+from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, region_of, rounded
 from engine.geometry import mask_to_box
 from engine.types import Box, Label, MediaInfo, Polygon
 
@@ -88,7 +88,7 @@ class CocoParts:
                 "image_id": image_ids[(label.media, label.frame_index)],
                 "category_id": self.category_ids[label.class_name],
             }
-            annotation.update(_geometry(quantise(label.shape), media[label.media], crowd(label.attributes)))
+            annotation.update(_geometry(region_of(quantise(label.shape)), media[label.media], crowd(label.attributes)))
             annotation.update(_label_fields(label))
             yield annotation
 

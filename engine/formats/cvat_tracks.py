@@ -32,7 +32,7 @@ import numpy as np
 
 from engine.errors import ExportError
 from engine.formats.cvat_mask import CvatMask, shape_mask
-from engine.formats.shapes import has_holes, largest_part, outer_bounds, quantise
+from engine.formats.shapes import has_holes, largest_part, outer_bounds, quantise, region_of
 from engine.ontology import Ontology
 from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
 
@@ -158,7 +158,7 @@ def shape_source(labels: list[Label]) -> str:
 
 
 def _element(plan: TrackPlan, shape_type: ShapeType, label: Label, info: MediaInfo) -> Element:
-    shape = quantise(label.shape)
+    shape = region_of(quantise(label.shape))
     frame = label.frame_index
     if shape_type == ShapeType.BOUNDING_BOX:
         if isinstance(shape, Polygon):

@@ -34,7 +34,7 @@ import numpy as np
 
 from engine.errors import FormatWarning
 from engine.formats.dataset import Dataset, frame_file_name, label_fields
-from engine.formats.shapes import has_holes, is_empty, quantise, raster_crop
+from engine.formats.shapes import has_holes, is_empty, quantise, raster_crop, region_of
 from engine.types import Box, Label, MediaInfo, Polygon
 
 LABELME_VERSION = "5.5.0"
@@ -117,7 +117,7 @@ def _json_names(image_names: list[str]) -> list[str]:
 
 def _shapes(label: Label, info: MediaInfo, names: dict[int, str]) -> tuple[list[dict], int]:
     """The shapes of one label, and 1 when it was written as a mask."""
-    shape = quantise(label.shape)
+    shape = region_of(quantise(label.shape))
     fields = label_fields(label, names)
 
     def entry(points: list, kind: str, mask: str | None = None) -> dict:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from engine.errors import FormatWarning
 from engine.formats.dataset import Dataset, frame_file_name, label_fields
 from engine.formats.labelstudio_video import keyframe_labels
-from engine.formats.shapes import has_holes, is_empty, quantise
+from engine.formats.shapes import has_holes, is_empty, quantise, region_of
 from engine.types import Box, Label, LabelSource, MediaInfo, Polygon
 
 LABEL_STUDIO_FILE = "label-studio.json"
@@ -117,7 +117,7 @@ def _image_task(
 ) -> dict:
     result: list[dict] = []
     for label in labels:
-        shape = quantise(label.shape)
+        shape = region_of(quantise(label.shape))
         fields = _label_fields(label, names)
         common = {
             "original_width": info.width,

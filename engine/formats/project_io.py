@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from engine.errors import ExportError, ProjectError
+from engine.errors import ExportError, FormatWarning, ProjectError
 from engine.formats.dataset import Dataset, ImportSummary
 from engine.limits import MAX_ID
-from engine.types import MediaInfo
+from engine.types import MediaInfo, Point
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.project import Project
 
 
 def dataset_from_project(project: Project) -> Dataset:
-    """The project's ontology, media (in the order added), labels and object names."""
+    """The project's ontology, media (in the order added), labels and object names.
+
+    Keypoint labels (`Point`) are left out with a `FormatWarning` counting them: no
+    exporter writes points yet."""
     names = {(record.media, record.object_id): record.name for record in project.objects() if record.name}
-    return Dataset(project.ontology, project.media(), project.labels(), names)
+    labels = project.labels()
+    kept = [label for label in labels if not isinstance(label.shape, Point)]
+    if len(kept) != len(labels):
+        warnings.warn(f"{len(labels) - len(kept)} point label(s) left out: this export writes polygons and boxes only",
+                      FormatWarning, stacklevel=2)
+    return Dataset(project.ontology, project.media(), kept, names)
 
 
 def dataset_to_project(dataset: Dataset, project: Project) -> ImportSummary:

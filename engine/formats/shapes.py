@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
+from engine.errors import ExportError
 from engine.geometry import polygon_to_mask, polygon_to_shapely
-from engine.types import Box, Polygon, Shape
+from engine.types import Box, Point, Polygon, Shape
 
 DECIMALS = 2
 """Coordinates in exported files are rounded to 0.01 px."""
@@ -25,6 +26,8 @@ def rounded(value: float) -> float:
 
 def quantise(shape: Shape) -> Shape:
     """The shape with every coordinate rounded to `DECIMALS` (rings keep their order)."""
+    if isinstance(shape, Point):
+        return Point(rounded(shape.x), rounded(shape.y))
     if isinstance(shape, Box):
         return Box(rounded(shape.x0), rounded(shape.y0), rounded(shape.x1), rounded(shape.y1))
     parts = tuple(
@@ -33,8 +36,19 @@ def quantise(shape: Shape) -> Shape:
     return Polygon(parts)
 
 
+def region_of(shape: Shape) -> Box | Polygon:
+    """``shape`` as a region; a `Point` raises `ExportError` (`dataset_from_project` leaves
+    point labels out of every export, with a count)."""
+    if isinstance(shape, Point):
+        raise ExportError("point labels cannot be exported as regions")
+    return shape
+
+
 def is_empty(shape: Shape) -> bool:
-    """True for a polygon without parts or a box without area: exporters skip these."""
+    """True for a polygon without parts, a box without area or a point (no region):
+    exporters skip these."""
+    if isinstance(shape, Point):
+        return True
     if isinstance(shape, Box):
         return shape.x1 <= shape.x0 or shape.y1 <= shape.y0
     return not shape.parts
@@ -54,6 +68,8 @@ def clip_to_frame(shape: Shape, width: int, height: int) -> Shape | None:
             min(max(shape.y1, 0.0), height) + 0.0,
         )
         return None if is_empty(box) else box
+    if isinstance(shape, Point):
+        return Point(min(max(shape.x, -0.5), width - 0.5) + 0.0, min(max(shape.y, -0.5), height - 0.5) + 0.0)
     high = np.array([width, height], np.float64)
     parts = []
     for part in shape.parts:
@@ -75,6 +91,8 @@ def outer_bounds(polygon: Polygon) -> Box:
 
 
 def shape_bounds(shape: Shape) -> Box:
+    if isinstance(shape, Point):
+        return Box(shape.x, shape.y, shape.x, shape.y)
     return shape if isinstance(shape, Box) else outer_bounds(shape)
 
 
@@ -91,6 +109,8 @@ def raster_crop(shape: Shape, height: int, width: int) -> tuple[np.ndarray, int,
     x1 = min(max(math.ceil(bounds.x1), x0), width)
     y1 = min(max(math.ceil(bounds.y1), y0), height)
     h, w = y1 - y0, x1 - x0
+    if isinstance(shape, Point):
+        return np.zeros((h, w), bool), x0, y0
     if isinstance(shape, Box):
         mask = np.zeros((h, w), bool)
         cx = np.arange(x0, x1) + 0.5

@@ -37,7 +37,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from engine.formats.dataset import Dataset, frame_file_name
-from engine.formats.shapes import is_empty, quantise
+from engine.formats.shapes import is_empty, quantise, region_of
 from engine.formats.yolo_rings import SCALE, canonical_ring, join_rings
 from engine.types import Box, Label, MediaInfo, Polygon
 
@@ -110,7 +110,7 @@ def data_yaml(names: list[str]) -> str:
 
 
 def _line_of(label: Label, class_id: int, info: MediaInfo, segments: bool) -> str | None:
-    shape = quantise(label.shape)
+    shape = region_of(quantise(label.shape))
     if isinstance(shape, Box):
         x0, x1 = np.clip([shape.x0, shape.x1], 0, info.width) / info.width
         y0, y1 = np.clip([shape.y0, shape.y1], 0, info.height) / info.height

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
-from engine.types import Box, Label, Polygon
+from engine.types import Box, Label, Point, Polygon
 
 SELECTION_RGB = (30, 120, 255)
 INCLUDE_RGB = (40, 200, 60)
@@ -28,8 +28,11 @@ def blend_mask(image: np.ndarray, mask: np.ndarray, rgb: tuple[int, int, int], a
     return image
 
 
-def draw_shape(image: np.ndarray, shape: Polygon | Box, rgb: tuple[int, int, int], thickness: int = 2) -> np.ndarray:
-    """Outline a polygon (all rings) or a box on an H×W×3 uint8 RGB image (in place)."""
+def draw_shape(image: np.ndarray, shape: Polygon | Box | Point, rgb: tuple[int, int, int], thickness: int = 2) -> np.ndarray:
+    """Outline a polygon (all rings) or a box, or ring a point, on an H×W×3 uint8 RGB image (in place)."""
+    if isinstance(shape, Point):
+        cv2.circle(image, (int(round(shape.x)), int(round(shape.y))), 4, rgb, thickness, cv2.LINE_AA)
+        return image
     if isinstance(shape, Box):
         p0 = (int(round(shape.x0)), int(round(shape.y0)))
         p1 = (int(round(shape.x1)) - 1, int(round(shape.y1)) - 1)

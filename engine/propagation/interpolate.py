@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from engine.geometry import mask_to_polygon, polygon_bounds, polygon_to_mask, polygon_to_shapely
-from engine.types import Box, Label, LabelSource, Polygon, Shape
+from engine.types import Box, Label, LabelSource, Point, Polygon, Shape
 
 SUPERSAMPLE = 3
 """Polygons are blended on a grid this many times finer than frame pixels. Odd, so each
@@ -111,7 +111,9 @@ def _shift_scale(polygon: Polygon, factor: float) -> Polygon:
 
 
 def interpolate_shape(a: Shape, b: Shape, t: float) -> Shape:
-    """A box or polygon a fraction ``t`` of the way from ``a`` to ``b`` (same kind)."""
+    """A box, polygon or point a fraction ``t`` of the way from ``a`` to ``b`` (same kind)."""
+    if isinstance(a, Point) and isinstance(b, Point):
+        return Point((1 - t) * a.x + t * b.x, (1 - t) * a.y + t * b.y)
     if isinstance(a, Box) and isinstance(b, Box):
         return interpolate_box(a, b, t)
     if isinstance(a, Polygon) and isinstance(b, Polygon):

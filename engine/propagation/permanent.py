@@ -42,7 +42,7 @@ from engine.errors import EditorStateError
 from engine.propagation.fill import fill_between, fill_ends
 from engine.propagation.propagator import FrameAccess, PropagationStep, Propagator, anchors_from_labels, default_params
 from engine.segment.base import Segmenter
-from engine.types import QUALITY_DEFAULT, Embedding, Label, LabelSource
+from engine.types import QUALITY_DEFAULT, Embedding, Label, LabelSource, Point
 
 Embed = Callable[[int, np.ndarray], Embedding]
 """``(frame_index, frame) -> Embedding``: the frame is the one the propagator decoded."""
@@ -115,12 +115,14 @@ class PropagationResult:
 
 
 def start_labels(labels: Iterable[Label], frame_index: int, object_ids: Iterable[int] | None) -> dict[int, Label]:
-    """The labels on ``frame_index`` that a run starts from (all, or those of ``object_ids``)."""
+    """The labels on ``frame_index`` that a run starts from (all, or those of ``object_ids``);
+    keypoints (`Point`) are no regions to carry and stay behind."""
     wanted = None if object_ids is None else {int(o) for o in object_ids}
     chosen = {
         label.object_id: label
         for label in labels
         if label.frame_index == frame_index and not label.review and (wanted is None or label.object_id in wanted)
+        and not isinstance(label.shape, Point)
     }
     missing = (wanted or set()) - set(chosen)
     if missing:

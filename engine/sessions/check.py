@@ -162,7 +162,13 @@ def _name(c: Checker, v: Any, p: str) -> str:
 
 def _shape(c: Checker, v: Any, p: str) -> dict:
     """A shape normalised by `engine.editing.events.normalise_shape`: every coordinate in [0, 1]."""
-    kind = c.object(v, p, ("type",), ("box", "parts")).get("type")
+    kind = c.object(v, p, ("type",), ("box", "parts", "point")).get("type")
+    if kind == ShapeType.POINT:
+        c.object(v, p, ("type", "point"))
+        xy = c.array(v["point"], f"{p}.point")
+        if len(xy) != 2:
+            raise c.fail(f"{p}.point", f"expected [x, y], got {len(xy)} items")
+        return {"type": kind, "point": [_unit(c, value, f"{p}.point[{i}]") for i, value in enumerate(xy)]}
     if kind == ShapeType.BOUNDING_BOX:
         c.object(v, p, ("type", "box"))
         box = c.array(v["box"], f"{p}.box")
@@ -184,7 +190,7 @@ def _shape(c: Checker, v: Any, p: str) -> dict:
                 raise c.fail(f"{p}.parts[{i}]", "a part needs an exterior ring")
             out.append([_ring(c, ring, f"{p}.parts[{i}][{j}]") for j, ring in enumerate(rings)])
         return {"type": kind, "parts": out}
-    raise c.fail(f"{p}.type", f"expected 'polygon' or 'bounding_box', got {describe(kind)}")
+    raise c.fail(f"{p}.type", f"expected 'polygon', 'bounding_box' or 'point', got {describe(kind)}")
 
 
 def _ring(c: Checker, value: Any, p: str) -> list[list[float]]:
@@ -218,6 +224,16 @@ def _direction(c: Checker, v: Any, p: str) -> int:
     return value
 
 
+REVIEW_ACTIONS = ("accept", "outside", "occluded")
+
+
+def _review_action(c: Checker, v: Any, p: str) -> str:
+    value = c.string(v, p, non_empty=True)
+    if value not in REVIEW_ACTIONS:
+        raise c.fail(p, f"expected one of {', '.join(REVIEW_ACTIONS)}, got {describe(v)}")
+    return value
+
+
 def _object_ids(c: Checker, v: Any, p: str) -> list[int]:
     return [_object_id(c, item, f"{p}[{i}]") for i, item in enumerate(c.array(v, p))]
 
@@ -244,6 +260,8 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     "permanent": {"on": lambda c, v, p: c.boolean(v, p)},
     "delete": {"object_id": _object_id},
     "edit": {"object_id": _object_id, "shape": _shape},
+    "unclick": {},
+    "draw": {"object_id": _object_id, "class_name": _name, "shape": _shape},
     "relabel": {"object_id": _object_id, "class_name": _name},
     "undo": _CHANGE_SUMMARY,
     "redo": _CHANGE_SUMMARY,
@@ -262,6 +280,10 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
         "object_id": _object_id,
         "name": lambda c, v, p: None if v is None else c.string(v, p, non_empty=True),
     },
+    "delete_object": {"object_id": _object_id},
+    # a flagged label accepted (its flag cleared), or the object marked outside / occluded
+    # from the event's frame on (its labels there until the next confirmed one deleted)
+    "review": {"object_id": _object_id, "action": _review_action},
     "interpolate": {
         "object_id": _object_id,
         "frame_a": frame_index,
@@ -270,7 +292,7 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
     },
 }
 # Kinds whose event must name a frame: where to go, or the label the change acts on.
-FRAME_REQUIRED = ("goto", "delete", "edit")
+FRAME_REQUIRED = ("goto", "delete", "edit", "review")
 # Data fields holding a frame index, and counts of frames, of the session's own media:
 # below (at most) the media's frame count (`engine.sessions.record` checks them against it).
 MEDIA_FRAME_FIELDS = {"propagate": ("until",), "interpolate": ("frame_a", "frame_b")}

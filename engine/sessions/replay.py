@@ -23,9 +23,9 @@ MAP_MODES = ("index", "time")
 
 # Kinds that act on the current frame's selection: skipped while the session's current
 # frame has no counterpart in the new media. (delete and edit name their own frame.)
-_FRAME_BOUND = frozenset({"click", "box", "candidate", "reset", "apply"})
+_FRAME_BOUND = frozenset({"click", "box", "candidate", "reset", "apply", "unclick", "draw"})
 # Kinds that push one change on the store's undo stack (relabel: unless it changed nothing).
-_CHANGES = frozenset({"apply", "edit", "delete", "relabel", "rename"})
+_CHANGES = frozenset({"apply", "draw", "edit", "delete", "relabel", "rename", "delete_object", "review"})
 # Kinds that need no open media (Editor state only).
 _NO_MEDIA = frozenset({"open", "class", "sam", "quality", "permanent"})
 
@@ -207,6 +207,17 @@ class _Replay:
         label = self.editor.apply(object_id=int(event.data["object_id"]))
         self.touched[(label.frame_index, label.object_id)] = None
 
+    def on_unclick(self, event: Event) -> None:
+        self.editor.unclick()
+
+    def on_draw(self, event: Event) -> None:
+        recorded = event.data["class_name"]
+        if self.editor.class_name != recorded:
+            raise _Skip(f"the active class is {self.editor.class_name!r}, the session drew {recorded!r}")
+        shape = denormalise_shape(event.data["shape"], *self.editor.frame_size)
+        label = self.editor.draw(shape, object_id=int(event.data["object_id"]))
+        self.touched[(label.frame_index, label.object_id)] = None
+
     def event_frame(self, event: Event) -> int:
         """The mapped frame of an event that must have one (`check.FRAME_REQUIRED`)."""
         if event.frame_index is None:
@@ -235,14 +246,15 @@ class _Replay:
                 until = self.map_frame(int(event.data["until"]))
             except _Skip:
                 until = None  # the new media ends first: go to its end
-            result = self.editor.propagate(int(event.data["direction"]), until, event.data["objects"])
+            origin = self.event_frame(event) if event.frame_index is not None else None  # a background run's start
+            result = self.editor.propagate(int(event.data["direction"]), until, event.data["objects"], origin)
         except (_Skip, FramewiseError):
             self.pushed(False, recorded)
             raise
         replayed = min(recorded, result.changes)
         self.pushed(True, replayed)
         self.pushed(False, recorded - replayed)
-        start = self.editor.frame_index
+        start = result.first
         for label in self.editor.store.labels(self.editor.media_name):
             ahead = (label.frame_index - start) * result.direction > 0
             if label.object_id in result.object_ids and label.source == LabelSource.PROPAGATED and ahead:
@@ -264,6 +276,18 @@ class _Replay:
     def on_rename(self, event: Event) -> bool:
         """True when the name changed (a change on the undo stack)."""
         return self.editor.rename_object(int(event.data["object_id"]), event.data["name"]) is not None
+
+    def on_delete_object(self, event: Event) -> None:
+        self.editor.delete_object(int(event.data["object_id"]))
+
+    def on_review(self, event: Event) -> None:
+        frame_index = self.event_frame(event)
+        object_id, action = int(event.data["object_id"]), event.data["action"]
+        if action == "accept":
+            label = self.editor.accept_label(object_id, frame_index)
+            self.touched[(label.frame_index, label.object_id)] = None
+        else:
+            self.editor.mark_outside(object_id, frame_index, action)
 
     def on_undo(self, event: Event) -> None:
         self.step(self.done, self.undone, "undo")

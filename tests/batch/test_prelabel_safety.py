@@ -277,3 +277,22 @@ def test_one_run_per_out_and_a_killed_media_resumes_from_its_last_committed_fram
     for key in reference:
         a, b = (shape_to_mask(shape_from_json(json.loads(x[key][2])), 180, 320) for x in (final, reference))
         assert final[key][:2] == reference[key][:2] and mask_iou(a, b) > 0.9, key
+
+
+def test_a_folder_left_by_a_worker_killed_while_claiming_it_is_taken_back(tmp_path, capsys):
+    """A worker killed between making OUT/<name> and renaming its first marker into place
+    leaves only the marker's temporary file: a rerun (or the pool's retry) takes the folder
+    back instead of calling it foreign; any other file still makes it foreign."""
+    media = tiny_clip(tmp_path / "media" / "clip")
+    tiny_mask(tmp_path / "masks" / "clip" / "00000.png")
+    out = tmp_path / "out"
+    (out / "clip").mkdir(parents=True)
+    (out / "clip" / ".prelabel.json.k3j2x_1.tmp").write_text('{"status": "runn')
+    code, text, _ = prelabel(capsys, media, "--init-masks", tmp_path / "masks", "--out", out)
+    assert code == 0 and "1 done" in text, text
+    assert sorted(p.name for p in (out / "clip").iterdir() if p.name.endswith(".tmp")) == []
+    assert json.loads((out / "clip" / "prelabel.json").read_text())["status"] == "done"
+    (tmp_path / "out2" / "clip").mkdir(parents=True)
+    (tmp_path / "out2" / "clip" / "notes.txt").write_text("mine")
+    code, text, _ = prelabel(capsys, media, "--init-masks", tmp_path / "masks", "--out", tmp_path / "out2")
+    assert code == 2 and "was not made by framewise prelabel" in text

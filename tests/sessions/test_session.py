@@ -170,7 +170,7 @@ BAD_CASES = [
     ("edited vertex out", mutate("events.12.data.shape.parts.0.0.1.0", -0.2), "events[12].data.shape.parts[0][0][1][0]", "[0, 1]"),
     ("ring of two", mutate("events.12.data.shape.parts.0.0", [[0.1, 0.1], [0.2, 0.2]]), "events[12].data.shape.parts[0][0]", "at least 3 points"),
     ("no parts", mutate("events.12.data.shape.parts", []), "events[12].data.shape.parts", "at least one part"),
-    ("shape type", mutate("events.12.data.shape.type", "circle"), "events[12].data.shape.type", "'polygon' or 'bounding_box'"),
+    ("shape type", mutate("events.12.data.shape.type", "circle"), "events[12].data.shape.type", "'polygon', 'bounding_box' or 'point'"),
     ("shape extra", mutate("events.11.data.shape.parts", []), "events[11].data.shape.parts", "unknown field"),
     ("delete without frame", mutate("events.16.frame", None), "events[16].frame", "needs a frame index"),
     ("goto without frame", mutate("events.3.frame", None), "events[3].frame", "needs a frame index"),

@@ -12,7 +12,7 @@ from engine.editing.editor import Editor
 from engine.geometry import mask_iou, shape_to_mask
 from engine.media.images import read_id_mask
 from engine.segment.classic.segmenter import ClassicSegmenter
-from engine.types import Box, Polygon
+from engine.types import Box, Point, Polygon
 from tests.ui.gui import (
     BALL_CLICK,
     LEAF_BOX,
@@ -28,6 +28,7 @@ from tests.ui.gui import (
     stored_labels,
     xdotool,
 )
+from ui.colours import object_colour
 
 
 def gt(object_id: int, frame_index: int = 0) -> np.ndarray:
@@ -55,15 +56,15 @@ def shown_pixel(app, x: int, y: int) -> np.ndarray:
 
 def test_shift_a_toggles_sam_mode_and_shows_the_popup(app):
     assert not app.state.sam_mode
-    assert app.sam_panel.state() == "withdrawn"
+    assert not app.sam_panel.shown
     key(app, "<Shift-A>")
     assert app.state.sam_mode and app.editor.sam_mode
-    assert app.sam_panel.state() == "normal"
+    assert app.sam_panel.shown
     assert "Left click: include point" in app.sam_panel.instructions.cget("text")
     assert app.sam_panel.status.get() == "ready"
     key(app, "<Shift-A>")
     assert not app.state.sam_mode
-    assert app.sam_panel.state() == "withdrawn"
+    assert not app.sam_panel.shown
 
 
 def test_left_click_selects_the_object_in_blue(app):
@@ -110,7 +111,7 @@ def test_drag_box_then_enter_applies_a_box_for_a_box_class(app):
     assert app.view.find_withtag("prompt-box")
     key(app, "<Return>")
     (label, colour), = app.state.labels
-    assert isinstance(label.shape, Box) and label.class_name == "leaf" and colour == "#2ca02c"
+    assert isinstance(label.shape, Box) and label.class_name == "leaf" and colour == object_colour("#2ca02c", 1)
     assert mask_iou(shape_to_mask(label.shape, 360, 640), shape_to_mask(Box(*map(float, _gt_box(3))), 360, 640)) > 0.6
     assert app.view.find_withtag(f"object-{label.object_id}")
     assert app.state.selection is None
@@ -120,7 +121,8 @@ def test_a_dragged_box_is_recorded_and_drawn_at_the_pixel_edges_it_was_dragged_t
     key(app, "<Shift-A>")
     key(app, "<Key-2>")
     view = app.view.viewport
-    press, release = (140, 110), (260, 205)  # canvas points
+    left, top = (int(v) for v in view.offset)  # the frame's top-left on the canvas
+    press, release = (left + 140, top + 110), (left + 260, top + 205)  # canvas points on the frame
     app.view.event_generate("<ButtonPress-1>", x=press[0], y=press[1])
     app.view.event_generate("<Motion>", x=release[0], y=release[1], state=0x100)
     app.view.event_generate("<ButtonRelease-1>", x=release[0], y=release[1])
@@ -156,10 +158,12 @@ def test_point_class_has_no_sam(app):
     key(app, "<Shift-A>")
     assert not app.state.sam_mode
     assert "SAM works only with polygon and bounding-box classes" in app.status.get()
-    assert app.sam_panel.state() == "withdrawn"
-    click_canvas(app, *BALL_CLICK)
+    assert not app.sam_panel.shown
+    click_canvas(app, *BALL_CLICK)  # the point tool labels a keypoint (no SAM)
     assert app.state.selection is None
-    assert "SAM mode is off" in app.status.get()
+    (label, _), = app.state.labels
+    assert label.class_name == "marker" and label.shape == Point(*app.view.viewport.canvas_to_frame(
+        *(int(round(v)) for v in app.view.viewport.frame_to_canvas(*BALL_CLICK))))
 
 
 def test_slider_changes_quality_and_resegments(app):
@@ -249,7 +253,7 @@ def test_labels_are_saved_on_every_change_and_reopen_as_they_were(screen, tmp_pa
     try:
         assert app.state.frame_index == 0
         (label, colour), = app.state.labels
-        assert label.object_id == 1 and colour == "#ff7f0e"
+        assert label.object_id == 1 and colour == object_colour("#ff7f0e", 1)  # the class's hue, per object
         assert app.sidebar.objects.get_children() == ("1",)
         assert app.view.find_withtag("object-1")
         key(app, "<Right>")
@@ -276,7 +280,8 @@ def test_undo_redo_and_delete_from_the_objects_list(screen, tmp_path, ontology_f
         key(app, "<Control-Shift-Z>")
         assert [l.object_id for l, _ in app.state.labels] == [1, 2]
         app.sidebar.objects.selection_set("1")
-        app.sidebar.delete()
+        app.sidebar.delete()  # asks: this frame, or every frame
+        app.object_dialog.this_frame.invoke()
         app.wait_idle()
         assert [l.object_id for l, _ in app.state.labels] == [2]
         assert stored_labels(folder) == [(0, 2, "sam")]
@@ -341,7 +346,7 @@ def test_stop_cancels_a_running_propagation(screen, tmp_path, short_clip, ontolo
         started = []
         real = editor.on_progress
 
-        def slow_progress(progress):  # on the editor thread: give the person time to react
+        def slow_progress(progress):  # on the run's thread: give the person time to react
             real(progress)
             started.append(progress.frame_index)
             import time
@@ -349,8 +354,8 @@ def test_stop_cancels_a_running_propagation(screen, tmp_path, short_clip, ontolo
             time.sleep(0.3)
 
         editor.on_progress = slow_progress
-        app.propagate(1)
-        while app.worker.busy:
+        app.propagate(1)  # in the background
+        while app.propagation.busy or app.worker.busy:
             root.update()
             if started and str(app.controls.stop_button.cget("state")) == "normal":
                 app.controls.stop_button.invoke()  # the person presses Stop

@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import time
+import tkinter as tk
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,9 @@ def drive_dialog(app: Any, open_dialog: Callable[[], None], title: str, actions:
     def watchdog() -> None:
         if not closed:  # Tk's file dialogs wait on this variable; "" is Cancel
             root.tk.call("set", "::tk::Priv(selectFilePath)", "")
+            for window in root.winfo_children():  # the editor's own dialogs (FolderDialog)
+                if isinstance(window, tk.Toplevel):
+                    window.destroy()
 
     root.after(0, opener)
     root.after(100, act_when_ready)
@@ -78,18 +82,19 @@ def drive_dialog(app: Any, open_dialog: Callable[[], None], title: str, actions:
 def test_typing_a_path_with_p_in_the_export_dialog_neither_plays_nor_freezes(screen, tmp_path, ontology_file, monkeypatch):
     exports = tmp_path / "exports"
     exports.mkdir()
-    monkeypatch.chdir(exports)  # the directory dialog starts in this empty folder
+    monkeypatch.chdir(exports)  # a relative path typed is taken in the working folder
     app, project = open_project_app(tmp_path / "project", ontology_file)
     try:
         apply_ball(app)
-        # A folder that does not exist yet: Tk's directory dialog takes it on a second Enter.
+        # A folder that does not exist yet, typed over the suggestion: one Enter exports.
         drive_dialog(app, lambda: ask_export(app, "coco"), "Export coco",
-                     [["type", "--delay", "60", "snap"], ["key", "--delay", "300", "Return", "Return"]])
+                     [["type", "--delay", "60", "snap"], ["key", "--delay", "300", "Return"]])
         app.wait_idle()
         assert not app._playing, "typing p in the dialog toggled playback"
         assert app.state.frame_index == 0
         assert list((exports / "snap").rglob("*.json")), "the dialog's Enter did not export"
-        assert "exported coco" in app.status.get()
+        status = app.status.get()
+        assert status.startswith("exported coco: ") and status.endswith(f" files to {exports / 'snap'}"), status
         key(app, "<Right>")  # the window still answers
         assert app.state.frame_index == 1 and app.controls.frame_box.get() == "2"
     finally:
@@ -224,14 +229,14 @@ def test_exporting_into_a_folder_that_holds_files_asks_before_replacing_it(
 ):
     """A folder holding an earlier export is replaced only on Yes (no stale label files
     left for a trainer to read); on No nothing in it changes and nothing is exported."""
-    from tkinter import filedialog
+    from ui import menus
 
     target = tmp_path / "exports"
     target.mkdir()
     stale = target / "labels" / "old_frame.txt"
     stale.parent.mkdir()
     stale.write_text("0 0.5 0.5 0.1 0.1\n")
-    monkeypatch.setattr(filedialog, "askdirectory", lambda **_: str(target))
+    monkeypatch.setattr(menus, "ask_folder", lambda *args, **kwargs: str(target))
     app, project = open_project_app(tmp_path / "project", ontology_file)
     try:
         apply_ball(app)

@@ -43,9 +43,9 @@ def test_the_timeline_fills_in_frame_by_frame_while_a_propagation_runs(screen, t
     try:
         apply_ball(app)
         slow_down_propagation(app, 0.3)
-        app.propagate(1)
+        app.propagate(1)  # in the background
         seen_while_running = set()
-        while app.worker.busy:
+        while app.propagation.busy or app.worker.busy:
             app.root.update()
             seen_while_running.add(len(app.timeline.find_withtag("mark-2")))
             time.sleep(0.005)

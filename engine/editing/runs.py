@@ -1,0 +1,137 @@
+"""Permanent drawing runs of the `engine.editing.editor.Editor`: one in the caller's
+thread (`propagate`) or in the background (`start_propagation`, `engine.propagation.background`),
+their cancellation, and a correction stopping a run at its frame. A mixin: the Editor
+holds the state it uses (declared here for the type checker).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from engine.propagation.background import PropagationJob, RunGuard
+from engine.propagation.permanent import CachedFrames, PropagationProgress, PropagationResult, run_propagation, start_labels
+
+if TYPE_CHECKING:
+    from engine.editing.events import Event
+    from engine.editing.labels import LabelStore
+    from engine.frames.server import FrameServer
+    from engine.segment.base import Segmenter
+
+
+class PropagationRuns:
+    """The Editor's propagation calls (see `engine.editing.editor.Editor`)."""
+
+    segmenter: Segmenter
+    store: LabelStore
+    frame_index: int
+    media_name: str
+    quality: float
+    on_progress: Callable[[PropagationProgress], None] | None
+    _cancel: threading.Event | None
+    _jobs: list[PropagationJob]
+    _jobs_lock: threading.Lock
+
+    if TYPE_CHECKING:
+        @property
+        def server(self) -> FrameServer: ...
+
+        def _record(self, kind: str, *, at_frame: int | None = None, **data) -> Event: ...
+
+    def propagate(self, direction: int = 1, until: int | None = None,
+                  object_ids: Iterable[int] | None = None, start: int | None = None) -> PropagationResult:
+        """Carry the objects of the current frame (or of frame ``start``: replaying a run
+        that went on in the background while the person moved on; all objects, or ``object_ids``) frame by frame
+        forwards (1) or backwards (-1) up to ``until`` or the next confirmed frame; labels
+        land in the store as ``propagated``; lost objects flag their frame for review.
+        One ``propagate`` event with the frame it reached, so a replay covers the same
+        frames. Frames are read through the frame server, as the embeddings are: one decode."""
+        server = self.server  # raises when no media is open
+        start = self.frame_index if start is None else int(start)
+        self._cancel = threading.Event()
+        result = run_propagation(
+            CachedFrames(server.get_frame, len(server.source), server.iter_frames), self.store, self.media_name, start,
+            self.segmenter, quality=self.quality, embed=lambda frame_index, frame: server.get_embedding(frame_index),
+            group=getattr(self.store, "group", None), direction=direction, until=until, object_ids=object_ids,
+            cancel=self._cancel, progress=self.on_progress,
+        )
+        self._record("propagate", at_frame=start, objects=list(result.object_ids), direction=direction,
+                     until=result.last, changes=result.changes)
+        return result
+
+    def cancel_propagation(self) -> None:
+        """Stop every running propagation (the one `propagate` runs and the background
+        ones) before its next frame (safe from any thread)."""
+        if self._cancel is not None:
+            self._cancel.set()
+        for job in self.propagation_jobs():
+            job.cancel.set()
+
+    def start_propagation(self, direction: int = 1, until: int | None = None,
+                          object_ids: Iterable[int] | None = None) -> PropagationJob:
+        """`propagate` on a thread of its own (`engine.propagation.background`): returns at
+        once with the running job; labels land in the store frame by frame while the Editor
+        takes other calls. A correction of one of its objects on a frame ahead (`apply` with
+        its id, `draw`, `edit_label`, `delete_label`, `mark_outside`) stops that object there;
+        `undo`, `redo`, `open` and `close` stop every run first. The ``propagate`` event is
+        recorded when the run ends, at its start frame; `take_finished_propagations` hands
+        the ended jobs (result or error) to whoever shows them."""
+        server = self.server  # raises when no media is open
+        start, media, quality, store = self.frame_index, self.media_name, self.quality, self.store
+        ids = sorted(start_labels(store.labels(media, start), start, object_ids))
+        guard = RunGuard(store, start, direction, ids, threading.Event())
+
+        def progress(report: PropagationProgress) -> None:
+            callback = self.on_progress
+            if callback is not None:
+                callback(report)
+
+        def work(target: RunGuard, report: Callable[[PropagationProgress], None]) -> PropagationResult:
+            result = run_propagation(
+                CachedFrames(server.get_frame, len(server.source), server.iter_frames), target, media, start,
+                self.segmenter, quality=quality, embed=lambda frame_index, frame: server.get_embedding(frame_index),
+                group=getattr(store, "group", None), direction=direction, until=until, object_ids=ids,
+                cancel=target.cancel, progress=report,
+            )
+            if target.limits:  # writes past a correction were dropped: what the run really did
+                result = replace(result, last=target.reached, changes=len(target.written_frames),
+                                 cancelled=result.cancelled or target.cancel.is_set())
+            self._record("propagate", at_frame=start, objects=list(result.object_ids), direction=direction,
+                         until=result.last, changes=result.changes)
+            return result
+
+        job = PropagationJob(work, guard, progress)
+        with self._jobs_lock:
+            self._jobs.append(job)
+        return job.start()
+
+    def propagation_jobs(self, ended: bool = False) -> list[PropagationJob]:
+        """The background runs still running (and, with ``ended``, those that ended and
+        were not taken by `take_finished_propagations` yet)."""
+        with self._jobs_lock:
+            return [job for job in self._jobs if ended or job.running]
+
+    def take_finished_propagations(self) -> list[PropagationJob]:
+        """The background runs that ended since the last call (oldest first), forgotten here."""
+        with self._jobs_lock:
+            finished = [job for job in self._jobs if not job.running]
+            self._jobs = [job for job in self._jobs if job.running]
+        return finished
+
+    def stop_propagations(self, timeout: float = 60.0) -> None:
+        """Cancel the background runs and wait for them to end (before undo, redo, open)."""
+        jobs = self.propagation_jobs()
+        for job in jobs:
+            job.cancel.set()
+        for job in jobs:
+            job.join(timeout)
+
+    def _stop_runs_at(self, object_id: int | None, frame_index: int) -> None:
+        """A correction of ``object_id`` on ``frame_index``: background runs carrying that
+        object stop it there (before the correction is written)."""
+        if object_id is None:
+            return
+        for job in self.propagation_jobs():
+            job.stop_object(int(object_id), int(frame_index))
