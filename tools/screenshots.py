@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ def grab(app, display: str, path: Path, window=None) -> None:
 
 
 def main() -> int:
-    from tests.ui.gui import VirtualScreen, click_canvas, drag_canvas, key
+    from tests.ui.gui import VirtualScreen, click_canvas, drag_canvas, key, pump
 
     screen = VirtualScreen(SIZE)
     os.environ["DISPLAY"] = screen.display
@@ -94,8 +95,29 @@ def main() -> int:
             app.wait_idle()
             app.goto(0)
             app.wait_idle()
+            # propagation running in the background, its results appearing live: each frame's
+            # report is held 0.25 s so the picture is taken mid-run, on the newest frame written
+            real = app.editor.on_progress
+
+            def slowly(report) -> None:
+                if real is not None:
+                    real(report)
+                time.sleep(0.25)
+
+            app.editor.on_progress = slowly
             app.propagate(1)
-            app.wait_idle(timeout=600)
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                pump(root, 0.2)
+                jobs = app.editor.propagation_jobs()
+                latest = jobs[0].progress if jobs else None
+                if latest is not None and latest.frame_index >= 18:
+                    break
+            app.editor.on_progress = real
+            app.goto(latest.frame_index if latest is not None else 0)
+            pump(root, 0.5)
+            grab(app, screen.display, docs / "screenshot_live.png")
+            app.wait_idle(timeout=600, runs=True)
             app.goto(30)
             app.wait_idle()
             grab(app, screen.display, docs / "screenshot_propagated.png")
