@@ -80,18 +80,8 @@ class OutFolder:
 
     def place(self, source: Path, relative: PurePosixPath) -> Path:
         """Move the file ``source`` (a staged file on the same file system) to ``relative``."""
-        fd = os.dup(self._fd)
-        current = self.path
+        fd, current = self._descend(os.dup(self._fd), relative.parts[:-1])
         try:
-            for part in relative.parts[:-1]:
-                current = current / part
-                try:
-                    os.mkdir(part, dir_fd=fd)
-                except FileExistsError:
-                    pass
-                except OSError as exc:
-                    raise ExportError(f"{current}: cannot create the folder ({exc.strerror or exc})") from exc
-                fd = self._enter(fd, part, current)
             target = current / relative.name
             try:
                 if stat.S_ISLNK(os.stat(relative.name, dir_fd=fd, follow_symlinks=False).st_mode):
@@ -108,10 +98,18 @@ class OutFolder:
 
     def make_folder(self, relative: PurePosixPath) -> Path:
         """Create the folder ``relative`` (and those on the way), never through a link."""
-        fd = os.dup(self._fd)
+        fd, current = self._descend(os.dup(self._fd), relative.parts)
+        os.close(fd)
+        return current
+
+    def _descend(self, fd: int, parts: tuple[str, ...]) -> tuple[int, Path]:
+        """Make (when missing) and enter each folder of ``parts`` below ``fd`` (the out
+        folder's descriptor, owned from here on), never through a link: the innermost
+        folder's descriptor (the caller closes it) and path; on failure every descriptor
+        is closed."""
         current = self.path
         try:
-            for part in relative.parts:
+            for part in parts:
                 current = current / part
                 try:
                     os.mkdir(part, dir_fd=fd)
@@ -120,9 +118,10 @@ class OutFolder:
                 except OSError as exc:
                     raise ExportError(f"{current}: cannot create the folder ({exc.strerror or exc})") from exc
                 fd = self._enter(fd, part, current)
-            return current
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd, current
 
     def _enter(self, fd: int, part: str, where: Path) -> int:
         """The folder ``part`` of the open folder ``fd``, not following a link; ``fd`` is

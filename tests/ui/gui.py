@@ -123,16 +123,27 @@ def key(app, sequence: str) -> None:
     app.wait_idle()
 
 
-def xdotool(app: Any, *args: str) -> None:
-    """Run xdotool against the Xvfb screen while the Tk loop keeps running."""
+def xdotool(app: Any, *args: str, runs: bool = True, settle: float = 0.2) -> None:
+    """Run xdotool against the Xvfb screen while the Tk loop keeps running, then wait for
+    the editor thread (and, with ``runs``, for background propagation runs)."""
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (`make test` installs it with apt-get)")
     process = subprocess.Popen(["xdotool", *args])
     while process.poll() is None:
         app.root.update()
     assert process.returncode == 0
-    pump(app.root, 0.2)
-    app.wait_idle()
+    pump(app.root, settle)
+    app.wait_idle(runs=runs)
+
+
+def focus_window(app: Any, *, runs: bool = True) -> None:
+    """Raise and focus the window and put the X pointer over it, as a person's first click would."""
+    root = app.root
+    root.deiconify()
+    root.lift()
+    root.focus_force()
+    pump(root, 0.3)
+    xdotool(app, "mousemove", "--sync", str(root.winfo_rootx() + 400), str(root.winfo_rooty() + 300), runs=runs)
 
 
 def ontology() -> Ontology:

@@ -21,6 +21,7 @@ from tests.ui.gui import (
     click_canvas,
     close_project_app,
     drag_canvas,
+    focus_window,
     key,
     ontology,
     open_project_app,
@@ -219,12 +220,7 @@ def test_wheel_zoom_keeps_the_point_under_the_pointer_and_clicks_still_map(app):
 
 def test_real_x_input_with_xdotool(app):
     """Keyboard and mouse through the X server, as a person's input arrives."""
-    root = app.root
-    root.deiconify()
-    root.lift()
-    root.focus_force()
-    pump(root, 0.3)
-    xdotool(app, "mousemove", "--sync", str(root.winfo_rootx() + 400), str(root.winfo_rooty() + 300))
+    focus_window(app)
     xdotool(app, "key", "--clearmodifiers", "shift+a")
     assert app.state.sam_mode
     cx, cy = app.view.viewport.frame_to_canvas(*BALL_CLICK)

@@ -4,36 +4,28 @@ going while the test acts."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from typing import Any
 
 import numpy as np
-import pytest
 
-from tests.ui.gui import BALL_CLICK, close_project_app, open_project_app, pump, slow_down_propagation
+from tests.ui.gui import (
+    BALL_CLICK,
+    close_project_app,
+    focus_window,
+    open_project_app,
+    slow_down_propagation,
+    xdotool,
+)
 
 
 def send(app: Any, *args: str) -> None:
     """xdotool against the Xvfb screen; then wait for the editor thread, not for the runs."""
-    if shutil.which("xdotool") is None:
-        pytest.skip("xdotool is not installed (`make test` installs it with apt-get)")
-    process = subprocess.Popen(["xdotool", *args])
-    while process.poll() is None:
-        app.root.update()
-    assert process.returncode == 0
-    pump(app.root, 0.15)
-    app.wait_idle(runs=False)
+    xdotool(app, *args, runs=False, settle=0.15)
 
 
 def focus(app: Any) -> None:
-    root = app.root
-    root.deiconify()
-    root.lift()
-    root.focus_force()
-    pump(root, 0.3)
-    send(app, "mousemove", "--sync", str(root.winfo_rootx() + 400), str(root.winfo_rooty() + 300))
+    focus_window(app, runs=False)
 
 
 def screen_point(app: Any, x: float, y: float) -> tuple[str, str]:

@@ -7,19 +7,14 @@ import numpy as np
 import pytest
 
 from engine.types import Box, Point, Polygon
-from tests.ui.gui import BALL_CLICK, close_project_app, open_project_app, pump, stored_labels, xdotool
+from tests.ui.gui import BALL_CLICK, close_project_app, focus_window, open_project_app, pump, stored_labels, xdotool
 
 
 @pytest.fixture
 def project_app(screen, tmp_path, ontology_file):
     folder = tmp_path / "project"
     app, project = open_project_app(folder, ontology_file)
-    root = app.root
-    root.deiconify()
-    root.lift()
-    root.focus_force()
-    pump(root, 0.3)
-    xdotool(app, "mousemove", "--sync", str(root.winfo_rootx() + 400), str(root.winfo_rooty() + 300))
+    focus_window(app)
     app.folder = folder
     try:
         yield app, project
