@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 # The real readers the interop tests load exports with (their other dependencies are in the
 # `test` extra; see pyproject.toml for why these two come without theirs).
 READERS := "datumaro>=1.13,<1.14" "ultralytics>=8.4,<8.5"
+# The sam2 extra's package: built from source against the torch installed before it (hence no
+# build isolation, after `.[test,sam]`, with setuptools in the venv: Python 3.12's has none),
+# without its optional CUDA extension.
+SAM2 := "sam2>=1.1,<1.2"
 
 .PHONY: demo test bench sample-media clean gui-deps screenshots
 
@@ -14,6 +18,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test,sam]"
 	$(PY) -m pip install --quiet --no-deps $(READERS)
+	$(PY) -m pip install --quiet "setuptools>=61"
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet --no-build-isolation $(SAM2)
 	touch $(STAMP)
 
 ## The main job on sample_media/ with the default segmenter: a recorded prompt session segments

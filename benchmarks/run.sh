@@ -12,6 +12,11 @@ export OMP_WAIT_POLICY=PASSIVE
 
 for what in decode click encode; do $FW bench "$what" --out "$OUT/bench_$what.json"; done
 .venv/bin/python benchmarks/ui_stall.py --out "$OUT/ui_stall.json"
+# SAM 2 memory propagation against sam2's video predictor (random weights: speed and memory)
+if .venv/bin/python -c "import sam2" 2>/dev/null; then
+  .venv/bin/python benchmarks/sam2_propagation.py speed --frames 16 --repeats 4 --out "$OUT/sam2_speed.json"
+  .venv/bin/python benchmarks/sam2_propagation.py rss --out "$OUT/sam2_rss.json"  # 2,000 frames: ~13 min
+fi
 if [ -d "$DATA/iseg-dev" ]; then
   $FW eval iseg "$DATA/iseg-dev" --out "$OUT/iseg_dev.json"
   $FW eval iseg "$DATA/davis16-train10" --out "$OUT/iseg_davis10.json"

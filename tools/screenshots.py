@@ -5,8 +5,12 @@ project, drives it with generated events and grabs the window (menu bar included
 Pillow's X11 grabber:
 docs/screenshot_sam.png (SAM mode: the SAM panel docked beside the frame, points, blue selection),
 docs/screenshot_labels.png (applied polygon and box labels, objects list),
+docs/screenshot_live.png (propagation running in the background, results appearing live),
 docs/screenshot_propagated.png (after permanent drawing: timeline marks),
-docs/screenshot_shortcuts.png (Help → Keyboard shortcuts, F1).
+docs/screenshot_shortcuts.png (Help → Keyboard shortcuts, F1),
+docs/screenshot_review.png (a frame propagation flagged for review, on real footage: the
+DAVIS-2016 `surf` sequence of the evaluation data in ../shared/data, where the surfer goes
+under the wave; skipped, the old picture kept, when that folder is absent).
 The window opens at the size the app picks for the screen (`ui.screen`).
 """
 
@@ -23,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SIZE = "1400x900x24"  # the window opens at 1260x760 on it (90% of the width)
+# Real footage for the review picture: DAVIS-2016 `surf` (JPEG frames and ground-truth masks).
+SURF = ROOT.parent / "shared" / "data" / "davis16-train10"
 
 
 def menu_bar_top(root) -> int:
@@ -50,6 +56,49 @@ def grab(app, display: str, path: Path, window=None) -> None:
     image = ImageGrab.grab(bbox=(x, y, right, bottom), xdisplay=display)
     image.save(path, optimize=True)
     print(f"wrote {path.relative_to(ROOT)} ({image.width}x{image.height})")
+
+
+def review(folder: Path, display: str) -> None:
+    """docs/screenshot_review.png: the surfer boxed on the first frame with permanent drawing
+    on; the run carries it until the wave swallows it, where the propagator flags the frame
+    (no flag is written by hand); N jumps there and the flagged object is selected, its
+    Accept / Outside / Occluded buttons under the objects list."""
+    import tkinter as tk
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.ui.gui import drag_canvas, key, pump
+    from ui.app import App
+    from ui.cli import open_editor
+
+    frames, first_mask = SURF / "JPEGImages" / "surf", SURF / "Annotations" / "surf" / "00000.png"
+    if not first_mask.exists():
+        print(f"skipped docs/screenshot_review.png: {SURF} is absent (the evaluation data)")
+        return
+    ontology = folder / "surf.json"
+    ontology.write_text(json.dumps([{"name": "surfer", "shape": "polygon", "colour": "#ff7f0e", "hotkey": "1"}]))
+    editor, project = open_editor(frames, folder / "surf", ontology_file=ontology)
+    root = tk.Tk()
+    app = App(root, editor, backend="classic")
+    app.wait_idle()
+    app.controls.permanent_button.invoke()
+    key(app, "<Shift-A>")
+    ys, xs = np.nonzero(np.asarray(Image.open(first_mask)) > 0)  # where a person would drag the box
+    drag_canvas(app, int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    key(app, "<Return>")  # applied: the run starts in the background
+    app.wait_idle(timeout=600, runs=True)
+    key(app, "<Shift-A>")  # SAM mode off: the frame is shown whole
+    key(app, "<n>")  # the first frame flagged for review
+    flagged = [label.object_id for label, _ in app.state.labels if label.review] if app.state else []
+    if not flagged:
+        raise SystemExit("the surf run flagged no frame: docs/screenshot_review.png not written")
+    app.sidebar.objects.selection_set(str(flagged[0]))
+    pump(root, 0.3)
+    grab(app, display, ROOT / "docs" / "screenshot_review.png")
+    app.close()
+    root.destroy()
+    project.close()
 
 
 def main() -> int:
@@ -129,6 +178,7 @@ def main() -> int:
             app.close()
             root.destroy()
             project.close()
+            review(Path(folder), screen.display)
     finally:
         screen.close()
     return 0

@@ -28,7 +28,7 @@ from ui.propagation import PropagationMonitor
 from ui.sam_panel import SamPanel
 from ui.screen import initial_geometry
 from ui.state import ViewState, snapshot
-from ui.timeline import Timeline, flagged_after
+from ui.timeline import flagged_after
 from ui.track_panel import TrackPanel
 from ui.worker import EditorWorker
 
@@ -88,10 +88,9 @@ class App:
                                   backend=self.backend)
         self.sam_panel.grid(row=0, column=1, sticky="ns")
         self.sam_panel.grid_remove()
-        self.timeline = Timeline(centre, on_seek=self.goto)
-        self.timeline.pack(fill="x")
-        self.tracks = TrackPanel(centre, self)  # one row per object over the whole media
+        self.tracks = TrackPanel(centre, self)  # the timeline, then one row per object over the whole media
         self.tracks.pack(fill="x")
+        self.timeline = self.tracks.timeline
         self.controls = ControlBar(centre, self)
         self.controls.pack(fill="x")
         self.status = tk.StringVar(value="")

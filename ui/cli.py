@@ -106,7 +106,7 @@ def annotate(args: argparse.Namespace) -> int:
         project.close()
         print(f"framewise: error: cannot open a window ({exc}); is DISPLAY set?", file=sys.stderr)
         return 2
-    backend = "sam" if type(editor.segmenter).__name__.lower().startswith("sam") else "classic"
+    backend = str(getattr(editor.segmenter, "name", "classic"))  # classic, sam or sam2
     app = App(root, editor, backend=backend)
     root.protocol("WM_DELETE_WINDOW", root.destroy)
     try:

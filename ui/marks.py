@@ -104,6 +104,29 @@ def _frozen(marks: np.ndarray) -> np.ndarray:
     return marks
 
 
+class TouchedFrames:
+    """The frames touched since its last `take`, for one more reader of the frames a
+    `MarkTracker` hears about (the track panel's rows); thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frames: set[int] | None = None  # None: every frame (the first read reads all)
+
+    def put(self, frames: Iterable[int] | None) -> None:
+        """Add ``frames`` (None: every frame)."""
+        with self._lock:
+            if frames is None:
+                self._frames = None
+            elif self._frames is not None:
+                self._frames.update(int(f) for f in frames)
+
+    def take(self) -> set[int] | None:
+        """The frames touched since the last call (None: every frame), and forget them."""
+        with self._lock:
+            frames, self._frames = self._frames, set()
+        return frames
+
+
 class MarkTracker:
     """The open media's timeline marks for the snapshots (use on the editor thread).
 
@@ -119,7 +142,15 @@ class MarkTracker:
         self._dirty: set[int] = set()
         self._reload = True
         self.frames_read = 0  # frames re-read since the tracker was made (tests, benchmark)
+        self._followers: list[TouchedFrames] = []
         editor.log.subscribe(self._on_event)
+
+    def follow(self) -> TouchedFrames:
+        """A new reader of the touched frames: every `touch` from now on reaches it too."""
+        follower = TouchedFrames()
+        with self._lock:
+            self._followers.append(follower)
+        return follower
 
     def _on_event(self, event: _Event) -> None:
         frames = touched_frames(event, self._editor.media_name)
@@ -127,11 +158,15 @@ class MarkTracker:
 
     def touch(self, frames: Iterable[int] | None) -> None:
         """Mark ``frames`` (None: every frame) as changed; they are re-read on the next `marks`."""
+        frames = None if frames is None else [int(f) for f in frames]
         with self._lock:
             if frames is None:
                 self._reload = True
             else:
-                self._dirty.update(int(f) for f in frames)
+                self._dirty.update(frames)
+            followers = list(self._followers)
+        for follower in followers:
+            follower.put(frames)
 
     def marks(self) -> np.ndarray:
         """frame count uint8 marks of the open media, re-reading only the changed frames."""

@@ -51,6 +51,7 @@ class Sidebar(ttk.Frame):
         self.review = ReviewBar(self, app)  # accept / outside / occluded / interpolate (ui/review.py)
         self.review.pack(fill="x")
         self._names: list[str] = []
+        self._rows: list[tuple[str, str, tuple[str, ...]]] = []  # the object list as last shown
 
     def set_classes(self, ontology) -> None:
         self._names = ontology.names
@@ -64,18 +65,18 @@ class Sidebar(ttk.Frame):
             index = self._names.index(state.class_name)
             self.classes.selection_clear(0, "end")
             self.classes.selection_set(index)
+        hidden = self.app.view.hidden_objects
+        rows: list[tuple[str, str, tuple[str, ...]]] = [
+            (str(label.object_id), f"{label.object_id}{' ⚑' if label.review else ''}",
+             (label.class_name, str(label.source), f"{label.score:.2f}", "no" if label.object_id in hidden else "yes"))
+            for label, _ in state.labels]
+        if rows == self._rows and list(self.objects.get_children()) == [iid for iid, _, _ in rows]:
+            return  # a seek to a frame whose objects read the same: no Tk calls (each one waits for the GIL)
+        self._rows = rows
         selected = self.selected_object()
         self.objects.delete(*self.objects.get_children())
-        hidden = self.app.view.hidden_objects
-        for label, _ in state.labels:
-            flag = " ⚑" if label.review else ""
-            self.objects.insert(
-                "",
-                "end",
-                iid=str(label.object_id),
-                text=f"{label.object_id}{flag}",
-                values=(label.class_name, label.source, f"{label.score:.2f}", "no" if label.object_id in hidden else "yes"),
-            )
+        for iid, text, values in rows:
+            self.objects.insert("", "end", iid=iid, text=text, values=values)
         if selected is not None and self.objects.exists(str(selected)):
             self.objects.selection_set(str(selected))
 

@@ -23,10 +23,12 @@ INSTRUCTIONS = (
 # What the panel says about the segmenter behind the clicks, by the window's backend name.
 WEIGHT_FREE_TITLE = "SAM mode · weight-free segmenter"
 SAM_TITLE = "SAM mode · SAM checkpoint"
+SAM2_TITLE = "SAM mode · SAM 2 checkpoint"
 WEIGHT_FREE_NOTE = (
     "No SAM weights are loaded: the built-in weight-free segmenter answers the clicks. "
     "To use SAM, start the editor with --checkpoint PATH (or set FRAMEWISE_SAM_CHECKPOINT) "
-    "after pip install 'framewise[sam]'."
+    "after pip install 'framewise[sam]'; for SAM 2 / 2.1, --backend sam2 with its checkpoint "
+    "(the sam2 extra; see the README)."
 )
 NO_CANDIDATE = "no selection yet: click or drag a box"
 
@@ -63,7 +65,7 @@ def is_weight_free(backend: str) -> bool:
 class SamPanel(ttk.Frame):
     """The column beside the canvas; the window shows it while SAM mode is on.
 
-    backend: the window's backend name ("classic" = weight-free, "sam").
+    backend: the window's backend name ("classic" = weight-free, "sam", "sam2").
     on_quality(q in 0.2…1.0), on_reset(), on_apply() are called on the Tk thread.
     """
 
@@ -80,7 +82,8 @@ class SamPanel(ttk.Frame):
         weight_free = is_weight_free(backend)
         # A fixed width (no text is wider): the canvas beside it does not refit as texts change.
         ttk.Frame(self, width=WIDTH + 8, height=1).pack()
-        self.heading = ttk.Label(self, text=WEIGHT_FREE_TITLE if weight_free else SAM_TITLE,
+        title = WEIGHT_FREE_TITLE if weight_free else SAM2_TITLE if backend.lower() == "sam2" else SAM_TITLE
+        self.heading = ttk.Label(self, text=title,
                                font=("TkDefaultFont", 10, "bold"), wraplength=WIDTH)
         self.heading.pack(anchor="w")
         self.note = ttk.Label(self, text=WEIGHT_FREE_NOTE if weight_free else "", wraplength=WIDTH,

@@ -1,5 +1,9 @@
 """The timeline under the frame: one tick per labelled frame (confirmed, propagated, flagged)
-and the cursor; click or drag to seek."""
+and the cursor; click or drag to seek.
+
+It sits in the track panel's column (`ui.track_panel`), as wide as the panel's rows, and
+both map frames to x the same way (`x_of`, `frame_at`: frames from ``LEFT``, right of the
+rows' names, to ``RIGHT`` short of the end), so a frame is at one screen x in both."""
 
 from __future__ import annotations
 
@@ -12,20 +16,24 @@ from ui.marks import MARK_CONFIRMED, MARK_FLAGGED, MARK_PROPAGATED
 
 MARK_COLOURS = {MARK_CONFIRMED: "#2ecc71", MARK_PROPAGATED: "#3498db", MARK_FLAGGED: "#e74c3c"}
 HEIGHT = 28
-MARGIN = 8
+LEFT = 96  # the track panel's names column: frames start right of it
+RIGHT = 8
+
+
+def usable_width(width: int) -> int:
+    """Pixels the frames span on a timeline (or track row) ``width`` pixels wide."""
+    return max(1, width - LEFT - RIGHT)
 
 
 def frame_at(x: float, width: int, frame_count: int) -> int:
     """The frame under canvas x on a timeline ``width`` pixels wide."""
-    usable = max(1, width - 2 * MARGIN)
-    fraction = min(max((x - MARGIN) / usable, 0.0), 1.0)
-    return min(frame_count - 1, int(fraction * frame_count))
+    fraction = min(max((x - LEFT) / usable_width(width), 0.0), 1.0)
+    return max(0, min(frame_count - 1, int(fraction * frame_count)))
 
 
-def x_of(frame_index: int, width: int, frame_count: int) -> float:
+def x_of(frame_index: float, width: int, frame_count: int) -> float:
     """Canvas x of the centre of ``frame_index``."""
-    usable = max(1, width - 2 * MARGIN)
-    return MARGIN + (frame_index + 0.5) * usable / max(1, frame_count)
+    return LEFT + (frame_index + 0.5) * usable_width(width) / max(1, frame_count)
 
 
 class Timeline(tk.Canvas):
@@ -77,7 +85,7 @@ class Timeline(tk.Canvas):
         self.delete("all")
         self._items.clear()
         self._width = self._current_width()
-        self.create_line(MARGIN, HEIGHT / 2, self._width - MARGIN, HEIGHT / 2, fill="#555555", width=2)
+        self.create_line(LEFT, HEIGHT / 2, self._width - RIGHT, HEIGHT / 2, fill="#555555", width=2)
         for frame_index in np.flatnonzero(self.marks).tolist():
             self._draw_mark(frame_index)
         self._draw_cursor()

@@ -1,10 +1,15 @@
 """The track panel: one row per object across the whole media, its frames drawn as runs
 (confirmed, propagated, interpolated, flagged); clicking a row jumps to that frame.
 
-The rows are read on the editor thread with one query (`label_tracks`: object, frame,
-source, review; no shapes) when the timeline marks or the names change, and drawn as at
+The rows are read on the editor thread (`label_tracks`: object, frame, source, review; no
+shapes) when the timeline marks or the names change: the whole media once, then only the
+frames that changed (`ui.track_rows.TrackReader`); they are drawn as at
 most one rectangle per pixel run of one kind (`row_segments`), never one item per frame or
 per run, so a long video stays cheap.
+
+The panel holds the timeline (`ui.timeline`) above its rows, in the same grid column, so
+the two are equally wide and share one frame-to-x mapping (`timeline.x_of`/`frame_at`):
+the cursor, a run and a click are at the same screen x in both.
 """
 
 from __future__ import annotations
@@ -15,27 +20,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.types import LabelSource
+from ui import timeline
 from ui.colours import object_title
 from ui.state import ViewState
+from ui.timeline import Timeline
+from ui.track_rows import TrackReader, track_kind
 
 ROW_HEIGHT = 16
-NAME_WIDTH = 96
+NAME_WIDTH = timeline.LEFT
 VISIBLE_ROWS = 5
 KIND_COLOURS = {"confirmed": "#2ca02c", "propagated": "#1f77b4", "interpolated": "#17becf", "flagged": "#d62728"}
 
 Run = tuple[int, int, str]  # first frame, last frame (inclusive), kind
-
-
-def track_kind(source: str, review: bool) -> str:
-    """The panel's kind of one label: flagged wins, then its source."""
-    if review:
-        return "flagged"
-    if source == LabelSource.PROPAGATED:
-        return "propagated"
-    if source == LabelSource.INTERPOLATED:
-        return "interpolated"
-    return "confirmed"
 
 
 def track_runs(rows: list[tuple[int, int, str, bool]]) -> dict[int, list[Run]]:
@@ -89,19 +85,24 @@ def read_tracks(editor: Any) -> tuple[dict[int, list[Run]], dict[int, str]]:
 
 
 class TrackPanel(ttk.Frame):
-    """Object rows under the timeline (canvas tags: ``track-run``, ``track-<id>``,
-    ``kind-<kind>``, ``track-name``, ``track-cursor``)."""
+    """The timeline and, under it, the object rows (canvas tags: ``track-run``,
+    ``track-<id>``, ``kind-<kind>``, ``track-name``, ``track-cursor``)."""
 
     def __init__(self, master, app: Any) -> None:
         super().__init__(master)
         self.app = app
+        self.timeline = Timeline(self, on_seek=app.goto)
         self.canvas = tk.Canvas(self, height=ROW_HEIGHT * VISIBLE_ROWS, background="#1b1b1b", highlightthickness=0)
         scroll = ttk.Scrollbar(self, orient="vertical", command=self.canvas.yview)
         self.canvas.configure(yscrollcommand=scroll.set)
-        scroll.pack(side="right", fill="y")
-        self.canvas.pack(side="left", fill="x", expand=True)
+        self.columnconfigure(0, weight=1)  # timeline and rows: one column, one width
+        self.timeline.grid(row=0, column=0, sticky="ew")
+        tk.Frame(self, background=self.timeline.cget("background"), width=0).grid(row=0, column=1, sticky="nsew")
+        self.canvas.grid(row=1, column=0, sticky="ew")
+        scroll.grid(row=1, column=1, sticky="ns")
         self.canvas.bind("<ButtonRelease-1>", self._on_click)
         self.canvas.bind("<Configure>", lambda e: self.draw())
+        self.reader = TrackReader(app.marks.follow())  # re-reads only the changed frames (ui/track_rows.py)
         self.tracks: dict[int, list[Run]] = {}
         self.names: dict[int, str] = {}
         self.frame_count = 1
@@ -127,7 +128,7 @@ class TrackPanel(ttk.Frame):
         if self._pending or not self._stale:
             return
         self._pending, self._stale = True, False
-        self.app.worker.submit(lambda: read_tracks(self.app.editor), self._read, name="tracks")
+        self.app.worker.submit(lambda: self.reader.read(self.app.editor), self._read, name="tracks")
 
     def _read(self, value: Any, error: BaseException | None) -> None:
         self._pending = False
@@ -141,10 +142,11 @@ class TrackPanel(ttk.Frame):
     # -- drawing ------------------------------------------------------------------
 
     def _width(self) -> int:
-        return max(1, self.canvas.winfo_width() - NAME_WIDTH - 4)
+        return timeline.usable_width(self.canvas.winfo_width())
 
     def _x(self, frame: float) -> float:
-        return NAME_WIDTH + frame * self._width() / self.frame_count
+        """Canvas x of the left edge of ``frame`` (of its centre at ``frame + 0.5``)."""
+        return timeline.x_of(frame - 0.5, self.canvas.winfo_width(), self.frame_count)
 
     def draw(self) -> None:
         """Redraw what changed since the last drawing: only the rows whose place, runs or
@@ -187,8 +189,8 @@ class TrackPanel(ttk.Frame):
         self.canvas.create_line(x, 0, x, height, fill="white", tags=("track-cursor",))
 
     def frame_at(self, x: float) -> int:
-        """The frame under canvas x."""
-        return max(0, min(self.frame_count - 1, int((x - NAME_WIDTH) * self.frame_count / self._width())))
+        """The frame under canvas x (as on the timeline above)."""
+        return timeline.frame_at(x, self.canvas.winfo_width(), self.frame_count)
 
     def row_at(self, y: float) -> int | None:
         """The object id of the row under canvas y, or None."""

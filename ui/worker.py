@@ -1,6 +1,7 @@
 """Work off the Tk thread: the Editor runs on one worker thread, results come back via `after`.
 
-Tk is not thread-safe, so worker threads never touch widgets. `EditorWorker.submit(fn,
+Tk is not thread-safe, so worker threads never touch widgets. The Tk thread must also win
+the GIL back after each Tcl call while these threads run Python: `favour_ui_thread`. `EditorWorker.submit(fn,
 done)` queues ``fn()`` on the editor thread (calls run one at a time, in order, so the
 Editor needs no locks); ``done(result, error)`` then runs on the Tk thread from a poll
 loop driven by ``widget.after``.
@@ -9,6 +10,7 @@ loop driven by ``widget.after``.
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import tkinter as tk
 from collections.abc import Callable
@@ -18,6 +20,23 @@ from typing import Any
 Done = Callable[[Any, BaseException | None], None]
 
 POLL_MS = 10
+SWITCH_INTERVAL_S = 0.0002
+"""How long a thread may hold the GIL while another waits for it (Python's default: 5 ms).
+
+The Tk thread gives the GIL up in every Tcl and OpenCV call (about 40 to show a frame)
+and must win it back each time, against the editor thread, a propagation run and the
+embedding thread; each try lasts up to the interval, and Python hands the GIL to whichever
+waiting thread runs first, so the Tk thread may need several. With 5 ms the event loop's
+longest stall while propagation ran on a 10,000-label project was 60–130 ms; 1 ms, then
+0.2 ms shortened it (`benchmarks/ui_stall.py`, docs/BENCHMARKS.md). The busy threads
+switch more often (a few microseconds each time)."""
+
+
+def favour_ui_thread() -> None:
+    """Let the Tk thread win the GIL back sooner (`SWITCH_INTERVAL_S`), for the whole
+    process: called when a window starts its editor thread; never raises the interval."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 def report_callback_error(widget: tk.Misc, error: BaseException) -> None:
@@ -49,6 +68,7 @@ class EditorWorker:
         self._on_busy = on_busy
         self._pending = 0
         self._closed = False
+        favour_ui_thread()
         self._thread = threading.Thread(target=self._run, name="framewise-editor", daemon=True)
         self._thread.start()
         self._poll_id = widget.after(POLL_MS, self._poll)

@@ -30,17 +30,19 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """--backend, --checkpoint and --device, as every segmenting command takes them."""
     parser.add_argument(
         "--backend",
-        choices=("classic", "sam"),
+        choices=("classic", "sam", "sam2"),
         default=None,
-        help="segmenter: classic (weight-free default) or sam (needs a checkpoint); "
-        "default: sam when a checkpoint is given, else classic",
+        help="segmenter: classic (weight-free default), sam (SAM 1, needs a checkpoint) or sam2 (SAM 2 / 2.1, "
+        "needs a checkpoint); default: sam when a checkpoint is given, sam2 when $FRAMEWISE_SAM2_CHECKPOINT is set, "
+        "else classic",
     )
     parser.add_argument(
         "--checkpoint",
         metavar="PATH",
-        help="SAM checkpoint (.pth, vit_b/l/h); also read from $FRAMEWISE_SAM_CHECKPOINT",
+        help="SAM checkpoint (.pth, vit_b/l/h; also $FRAMEWISE_SAM_CHECKPOINT) or SAM 2 / 2.1 checkpoint "
+        "(.pt, tiny/small/base_plus/large; also $FRAMEWISE_SAM2_CHECKPOINT)",
     )
-    parser.add_argument("--device", help="torch device for SAM (default: cuda when available)")
+    parser.add_argument("--device", help="torch device for SAM / SAM 2 (default: cuda when available)")
 
 
 def build_parser(extra_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser:

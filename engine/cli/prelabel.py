@@ -49,10 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (one project per media)")
     parser.add_argument(
-        "--backend", choices=("classic", "sam"), default=None,
+        "--backend", choices=("classic", "sam", "sam2"), default=None,
         help="segmenter (default: the session's; else sam with a checkpoint, classic without)",
     )
-    parser.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
+    parser.add_argument(
+        "--checkpoint", metavar="PATH",
+        help="SAM or SAM 2 checkpoint; also $FRAMEWISE_SAM_CHECKPOINT / $FRAMEWISE_SAM2_CHECKPOINT",
+    )
     parser.add_argument("--device", help="torch device for SAM (default: cuda when available)")
     parser.add_argument("--quality", type=float, default=None, help="segmenter quality (default: the session's, else 0.6)")
     parser.add_argument(

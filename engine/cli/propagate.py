@@ -19,12 +19,16 @@ def _options(parser: argparse.ArgumentParser, *, flow: bool) -> None:
     parser.add_argument("data_dir", help="a DAVIS layout: JPEGImages/<seq>/*.jpg + Annotations/<seq>/*.png")
     parser.add_argument(
         "--backend",
-        choices=("classic", "sam", "flow") if flow else ("classic", "sam"),
+        choices=("classic", "sam", "sam2", "flow") if flow else ("classic", "sam", "sam2"),
         default=None,
-        help="segmenter re-prompted on each frame: classic (default), sam (needs a checkpoint)"
+        help="segmenter: classic (default) or sam (re-prompted on each frame), sam2 (SAM 2 memory-based "
+        "propagation); sam and sam2 need a checkpoint"
         + (", or flow (warping only, no segmenter)" if flow else ""),
     )
-    parser.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
+    parser.add_argument(
+        "--checkpoint", metavar="PATH",
+        help="SAM or SAM 2 checkpoint; also $FRAMEWISE_SAM_CHECKPOINT / $FRAMEWISE_SAM2_CHECKPOINT",
+    )
     parser.add_argument("--device", help="torch device for SAM")
     parser.add_argument("--quality", type=float, default=None, help="segmenter quality (default 0.6)")
     parser.add_argument("--mode", choices=[mode.value for mode in PropagationMode], help="override the propagation mode")

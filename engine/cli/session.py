@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--media", metavar="NAME", help="the media to export (needed when the project has several)")
     export.add_argument(
         "--backend",
-        choices=("classic", "sam"),
+        choices=("classic", "sam", "sam2"),
         default=None,
         help="segmenter to record (default: the one the project recorded; classic for older projects)",
     )
@@ -75,9 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="match session frames to the media's by index (default) or by time",
     )
     replay.add_argument(
-        "--backend", choices=("classic", "sam"), default=None, help="segmenter (default: the session's)"
+        "--backend", choices=("classic", "sam", "sam2"), default=None, help="segmenter (default: the session's)"
     )
-    replay.add_argument("--checkpoint", metavar="PATH", help="SAM checkpoint; also $FRAMEWISE_SAM_CHECKPOINT")
+    replay.add_argument(
+        "--checkpoint", metavar="PATH",
+        help="SAM or SAM 2 checkpoint; also $FRAMEWISE_SAM_CHECKPOINT / $FRAMEWISE_SAM2_CHECKPOINT",
+    )
     replay.add_argument("--device", help="torch device for SAM (default: cuda when available)")
     replay.add_argument(
         "--ontology", metavar="FILE", help="classes as JSON for a new project (default: the session's classes)"

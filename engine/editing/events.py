@@ -37,6 +37,7 @@ EVENT_KINDS = (
     "draw",  # data: object_id, class_name, shape (normalise_shape): a label drawn by hand
     "delete_object",  # data: object_id (every label of the object on the media)
     "review",  # data: object_id, action (accept | outside | occluded); the event's frame is the label's
+    "take_back",  # data: object_id, first, last: a correction took back a background run's labels there
 )
 
 

@@ -232,10 +232,12 @@ class RecordingStore(ABC):
             if (first is None or label.frame_index >= first) and (last is None or label.frame_index <= last)
         ]
 
-    def label_tracks(self, media: str) -> list[tuple[int, int, str, bool]]:
-        """(object id, frame index, source, review) of every label of ``media``, by object
-        and frame: a track panel's view, without shapes."""
-        rows = [(label.object_id, label.frame_index, str(label.source), label.review) for label in self.labels(media)]
+    def label_tracks(self, media: str, first: int | None = None, last: int | None = None) -> list[tuple[int, int, str, bool]]:
+        """(object id, frame index, source, review) of each label of ``media`` on frames
+        ``first`` to ``last`` (inclusive; None: unbounded), by object and frame: a track
+        panel's view, without shapes."""
+        rows = [(label.object_id, label.frame_index, str(label.source), label.review) for label in self.labels(media)
+                if (first is None or label.frame_index >= first) and (last is None or label.frame_index <= last)]
         return sorted(rows)
 
     # -- internals ------------------------------------------------------------------

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from engine.editing.history import RecordingStore
 from engine.propagation.background import PropagationJob, RunGuard
 from engine.propagation.permanent import CachedFrames, PropagationProgress, PropagationResult, run_propagation, start_labels
+from engine.types import Label, LabelSource
 
 if TYPE_CHECKING:
-    from engine.editing.events import Event
+    from engine.editing.events import Event, SessionLog
     from engine.editing.labels import LabelStore
     from engine.frames.server import FrameServer
     from engine.segment.base import Segmenter
@@ -33,12 +36,15 @@ class PropagationRuns:
     _cancel: threading.Event | None
     _jobs: list[PropagationJob]
     _jobs_lock: threading.Lock
+    log: SessionLog
 
     if TYPE_CHECKING:
         @property
         def server(self) -> FrameServer: ...
 
         def _record(self, kind: str, *, at_frame: int | None = None, **data) -> Event: ...
+
+        def _transaction(self) -> AbstractContextManager: ...
 
     def propagate(self, direction: int = 1, until: int | None = None,
                   object_ids: Iterable[int] | None = None, start: int | None = None) -> PropagationResult:
@@ -88,20 +94,25 @@ class PropagationRuns:
             if callback is not None:
                 callback(report)
 
+        def group(kind: str) -> AbstractContextManager:  # the run's change sets: one kind
+            guard.run_kind = kind
+            return store.group(kind)  # type: ignore[attr-defined]
+
         def work(target: RunGuard, report: Callable[[PropagationProgress], None]) -> PropagationResult:
             result = run_propagation(
                 CachedFrames(server.get_frame, len(server.source), server.iter_frames), target, media, start,
                 self.segmenter, quality=quality, embed=lambda frame_index, frame: server.get_embedding(frame_index),
-                group=getattr(store, "group", None), direction=direction, until=until, object_ids=ids,
-                cancel=target.cancel, progress=report,
+                group=group if callable(getattr(store, "group", None)) else None, direction=direction,
+                until=until, object_ids=ids, cancel=target.cancel, progress=report,
             )
             if target.limits:  # writes past a correction were dropped: what the run really did
                 result = replace(result, last=target.reached, changes=len(target.written_frames),
                                  cancelled=result.cancelled or target.cancel.is_set())
             self._record("propagate", at_frame=start, objects=list(result.object_ids), direction=direction,
-                         until=result.last, changes=result.changes)
+                         until=result.last, changes=result.changes, back=len(self.log.events) - started)
             return result
 
+        started = len(self.log.events)  # a replay runs it here, before what was done meanwhile
         job = PropagationJob(work, guard, progress)
         with self._jobs_lock:
             self._jobs.append(job)
@@ -130,8 +141,37 @@ class PropagationRuns:
 
     def _stop_runs_at(self, object_id: int | None, frame_index: int) -> None:
         """A correction of ``object_id`` on ``frame_index``: background runs carrying that
-        object stop it there (before the correction is written)."""
+        object stop it there (before the correction is written), and the labels they had
+        already written beyond it, carried from before the correction, are taken back (one
+        undo step; a label a person confirmed there meanwhile stays)."""
         if object_id is None:
             return
-        for job in self.propagation_jobs():
-            job.stop_object(int(object_id), int(frame_index))
+        # The store's lock first, then the run's (`RunGuard`): the order a run's writes take them in.
+        with self._transaction():
+            for job in self.propagation_jobs():
+                if not job.stop_object(int(object_id), int(frame_index), self.media_name):
+                    continue
+                carried = job.guard.take_back()
+                if carried:  # one change set of the run's own kind: undone with it
+                    self._take_back(job.guard.run_kind, carried, int(frame_index))
+
+    def take_back(self, object_id: int, first: int, last: int, at_frame: int | None = None) -> int:
+        """Delete object ``object_id``'s propagated, unconfirmed labels on frames ``first``
+        to ``last`` (one undo step; how a replay does what a correction did to a background
+        run that had carried the object past it). Returns how many were deleted."""
+        low, high = sorted((int(first), int(last)))
+        with self._transaction():
+            carried = [label for label in self.store.labels(self.media_name) if label.object_id == int(object_id)
+                       and low <= label.frame_index <= high and label.source == LabelSource.PROPAGATED
+                       and not label.confirmed]
+            if carried:
+                self._take_back("take_back", carried, low if at_frame is None else int(at_frame))
+        return len(carried)
+
+    def _take_back(self, kind: str, labels: list[Label], at_frame: int) -> None:
+        group = self.store.group(kind) if isinstance(self.store, RecordingStore) else nullcontext()
+        with group:  # the change set is pushed on leaving it, before the event ties to it
+            for label in labels:
+                self.store.delete(label.media, label.frame_index, label.object_id)
+        frames = [label.frame_index for label in labels]
+        self._record("take_back", at_frame=at_frame, object_id=labels[0].object_id, first=min(frames), last=max(frames))

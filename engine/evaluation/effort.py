@@ -44,7 +44,8 @@ from engine.evaluation.effort_keyframes import annotate_with_keyframes
 from engine.evaluation.vos import VosSequence, list_sequences
 from engine.geometry import mask_iou
 from engine.media.open import open_media
-from engine.propagation.propagator import Propagator, default_params
+from engine.propagation.backends import make_propagator
+from engine.propagation.propagator import default_params
 
 ANNOTATORS = ("sequential", "keyframes")
 REPORT_KEYS = {"sequential": "propagation", "keyframes": "keyframes"}  # mode -> key of the report
@@ -92,7 +93,7 @@ def annotate_with_propagation(
     """Annotate frame 0 by clicks, propagate, correct the frames that fall below
     ``threshold`` or are flagged, resume from each correction."""
     started = time.perf_counter()
-    propagator = Propagator(segmenter, params, embed=cache)
+    propagator = make_propagator(segmenter, params, embed=cache)  # SAM 2: its memory propagator
     hand = Hand(sequence, segmenter, source, cache, threshold=threshold, max_clicks=max_clicks)
     final: dict[int, np.ndarray] = {}
     flagged = 0

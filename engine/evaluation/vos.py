@@ -34,6 +34,7 @@ from engine.errors import MediaError
 from engine.geometry import mask_iou
 from engine.media.images import read_id_mask
 from engine.media.open import open_media
+from engine.propagation.backends import make_propagator
 from engine.propagation.propagator import Propagator, default_params
 from engine.types import PropagationMode
 
@@ -300,7 +301,8 @@ def evaluate_vos(
         flagged += len(step.flagged)
         seen[step.frame_index] = (1 in step.flagged, float(step.scores.get(1, 0.0)))
 
-    methods: dict[str, Method] = {"propagator": propagator_method(Propagator(segmenter, params), count_flags)}
+    # SAM 2 tracks with its own memory, the other backends re-prompt along the flow
+    methods: dict[str, Method] = {"propagator": propagator_method(make_propagator(segmenter, params), count_flags)}
     if baselines:
         methods["copy"] = copy_first
         # plain backward warping with the same flow: no occlusion check, no segmenter

@@ -29,6 +29,9 @@ Layout:
   unless an imported label kept 1. Extra: ``track_id`` (the object id), ``score``,
   ``source``, ``confirmed``, ``review``, ``attributes`` (the label's own attributes, typed
   as `coco_fields.attribute_value` says, and ``track_id`` again, where CVAT puts it).
+  Point labels: person-keypoints style annotations (``keypoints: [x, y, v]``,
+  ``num_keypoints`` 1; their category carries ``keypoints: [<class name>]`` and
+  ``skeleton: []``): `engine.formats.coco_points`.
 - ``objects`` (extra): ``[{"video", "id", "name"}]`` for named objects.
 Labels with an empty shape (no polygon parts, a box without area) are left out.
 """
@@ -40,11 +43,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.formats.coco_fields import category_ids, crowd, exported_attributes, portable_names
+from engine.formats.coco_points import category_fields, point_geometry
 from engine.formats.dataset import Dataset, frame_file_name
+from engine.formats.points import exported
 from engine.formats.rle import mask_to_rle, rle_area
-from engine.formats.shapes import full_mask, has_holes, is_empty, outer_bounds, quantise, raster_crop, region_of, rounded
+from engine.formats.shapes import full_mask, has_holes, outer_bounds, quantise, raster_crop, region_of, rounded
 from engine.geometry import mask_to_box
-from engine.types import Box, Label, MediaInfo, Polygon
+from engine.types import Box, Label, MediaInfo, Point, Polygon, ShapeType
 
 FORMAT_INFO = {"description": "framewise export", "version": "1.0"}
 
@@ -88,7 +93,11 @@ class CocoParts:
                 "image_id": image_ids[(label.media, label.frame_index)],
                 "category_id": self.category_ids[label.class_name],
             }
-            annotation.update(_geometry(region_of(quantise(label.shape)), media[label.media], crowd(label.attributes)))
+            shape = quantise(label.shape)
+            if isinstance(shape, Point):
+                annotation.update(point_geometry(shape, label.attributes, crowd(label.attributes)))
+            else:
+                annotation.update(_geometry(region_of(shape), media[label.media], crowd(label.attributes)))
             annotation.update(_label_fields(label))
             yield annotation
 
@@ -99,16 +108,17 @@ def coco_parts(dataset: Dataset) -> CocoParts:
     categories = []
     ids = category_ids(dataset)
     for entry in dataset.ontology:
-        categories.append(
-            {
-                "id": ids[entry.name],
-                "name": entry.name,
-                "supercategory": "",
-                "shape": str(entry.shape),
-                "color": entry.colour,
-                "hotkey": entry.hotkey,
-            }
-        )
+        category = {
+            "id": ids[entry.name],
+            "name": entry.name,
+            "supercategory": "",
+            "shape": str(entry.shape),
+            "color": entry.colour,
+            "hotkey": entry.hotkey,
+        }
+        if entry.shape == ShapeType.POINT:
+            category.update(category_fields(entry.name))
+        categories.append(category)
     names = portable_names(dataset)
     videos = [
         {
@@ -121,7 +131,7 @@ def coco_parts(dataset: Dataset) -> CocoParts:
         }
         for info in dataset.media
     ]
-    labels = [label for label in dataset.sorted_labels() if not is_empty(label.shape)]
+    labels = [label for label in dataset.sorted_labels() if exported(label.shape)]
     labelled: dict[str, set[int]] = {}
     for label in labels:
         labelled.setdefault(label.media, set()).add(label.frame_index)

@@ -14,7 +14,9 @@ and plain COCO files too:
   is not a class;
 - annotations without ``track_id`` take ``attributes.track_id`` (CVAT; ids shifted by one
   when they start at 0), else become one object each;
-- typed attribute values, foreign category ids and ``iscrowd`` are kept as `coco_fields` says.
+- typed attribute values, foreign category ids and ``iscrowd`` are kept as `coco_fields` says;
+- a category with one keypoint is a ``point`` class, its annotations' ``keypoints`` its
+  points (`coco_points`; unlabelled ones, ``v`` = 0, left out with a `FormatWarning`).
 Shapes: polygon lists -> one part per list (holes cannot be expressed that way); RLE ->
 the exact traced outline of its mask (`mask_to_polygon` with tolerance 0); for
 ``bounding_box`` classes, and annotations without segmentation, the ``bbox``. Coordinates
@@ -28,15 +30,17 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import OntologyError, SessionFormatError
+from engine.errors import FormatWarning, OntologyError, SessionFormatError
 from engine.formats.coco_fields import CATEGORY_KEY, CROWD_KEY, TRACK_KEY, attribute_text
 from engine.formats.coco_media import CocoImage, read_image
 from engine.formats.coco_media import media as read_media
+from engine.formats.coco_points import read_point, single_keypoint
 from engine.formats.dataset import Dataset
 from engine.formats.inputs import MAX_IMPORT_BYTES, JsonFields, check_id, check_text, content_key, read_capped
 from engine.formats.rle import RLEError, rle_to_mask
@@ -116,9 +120,16 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
     labels: list[Label] = []
     seen: dict[tuple[str, int, int], str] = {}
     next_id = max([a.track_id or 0 for a in annotations] + [0]) + 1
+    unlabelled = 0
     for ann in annotations:
         media_name, frame_index = place[ann.image_id]
         class_name = category_by_id[ann.category_id]["name"]
+        point = None
+        if ontology[class_name].shape == ShapeType.POINT:
+            point = read_point(top, ann.keypoints, ann.where, ann.attributes)
+            if point is None:
+                unlabelled += 1
+                continue
         if positions[class_name] != ann.category_id:  # a foreign id: kept for the export
             ann.attributes[CATEGORY_KEY] = str(ann.category_id)
         if ann.track_id is None:
@@ -134,7 +145,7 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
             )
         seen[key] = ann.where
         image = by_id[ann.image_id]
-        shape = clip_to_frame(_shape(top, ann, ontology[class_name].shape, image), image.width, image.height)
+        shape = clip_to_frame(point or _shape(top, ann, ontology[class_name].shape, image), image.width, image.height)
         if shape is None:
             raise top.fail(ann.where, f"the shape lies wholly outside its {image.width}x{image.height} image")
         labels.append(
@@ -151,6 +162,8 @@ def from_coco(data: object, *, source: str = "coco", root: Path | None = None) -
                 attributes=ann.attributes,
             )
         )
+    if unlabelled:
+        warnings.warn(f"{source}: {unlabelled} unlabelled keypoints (v=0) left out", FormatWarning, stacklevel=2)
     names = _object_names(top, data)
     media_names = {info.name for info in media}
     for media_name, object_id in names:
@@ -191,6 +204,7 @@ class _Annotation:
     review: bool
     attributes: dict[str, str]
     attribute_track: int | None = None
+    keypoints: object = None
 
 
 def _read_annotation(
@@ -227,7 +241,7 @@ def _read_annotation(
         attributes[CROWD_KEY] = "1"
     return _Annotation(
         where, image_id, category_id, segmentation, bbox, track_id, score, source, confirmed, review, attributes,
-        attribute_track,
+        attribute_track, item.get("keypoints"),
     )
 
 
@@ -276,7 +290,8 @@ def _ontology(top: JsonFields, items: list[dict], annotations: list[_Annotation]
         if len(placeholders) < len(items) and any(item is p for p in placeholders):
             continue  # Roboflow's category named after the dataset: a supercategory, not a class
         entry = {"name": item["name"]}
-        entry["shape"] = item.get("shape") or (ShapeType.POLYGON if item["id"] in segmented else ShapeType.BOUNDING_BOX)
+        guess = ShapeType.POLYGON if item["id"] in segmented else ShapeType.BOUNDING_BOX
+        entry["shape"] = item.get("shape") or (ShapeType.POINT if single_keypoint(item) else guess)
         colour = item.get("color", item.get("colour"))
         if colour is not None:
             entry["colour"] = colour

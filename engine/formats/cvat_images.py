@@ -19,8 +19,9 @@ Each shape is one object (framewise's ``object_id`` attribute, when present, nam
 so a framewise export comes back with its objects), with fields, ``occluded``/``z_order``
 and attributes read as for CVAT for video (`cvat_xml.label_fields`); a mask is its exact
 pixel outline. ``<tag>`` elements (image-level labels) have no framewise equivalent and
-are counted in a `FormatWarning`; other shape types (polylines, points, ellipses,
-cuboids, skeletons) are refused.
+are counted in a `FormatWarning`; ``<points>`` of one point is a point label (pixel
+centre = CVAT's x - 0.5: `engine.formats.points`); other shape types (polylines, several
+points in one element, ellipses, cuboids, skeletons) are refused.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from engine.formats.cvat_xml import (
     MAX_MASK_PIXELS,
     TRACK_SOURCES,
     CvatMeta,
+    check_kind,
     element_shape,
     label_fields,
     mask_pixels,
@@ -43,6 +45,7 @@ from engine.formats.cvat_xml import (
     parse_xml,
     read_meta,
     to_shape,
+    used_shape,
     xml_int,
 )
 from engine.formats.dataset import Dataset
@@ -98,8 +101,8 @@ def from_cvat_images(data: bytes, *, source: str = "cvat", root: Path | None = N
     used: dict[str, ShapeType] = {}
     for image in images:
         for child in image.element:
-            if child.tag in ("box", "polygon", "mask"):
-                used.setdefault(child.get("label", ""), ShapeType.BOUNDING_BOX if child.tag == "box" else ShapeType.POLYGON)
+            if child.tag in ("box", "polygon", "mask", "points"):
+                used.setdefault(child.get("label", ""), used_shape(child.tag))
     classes = ontology(meta, used, source)
     sizes = {info.name: info for info in media}
     explicit = [
@@ -126,6 +129,7 @@ def from_cvat_images(data: bytes, *, source: str = "cvat", root: Path | None = N
             if class_name not in classes:
                 raise SessionFormatError(f"{source}: {where}@label: unknown label {class_name!r}")
             shape = element_shape(child, frame, where, source, in_track=False)
+            check_kind(shape.kind, class_name, classes[class_name].shape, where, source)
             pixels += mask_pixels(shape)
             if pixels > MAX_MASK_PIXELS:
                 raise SessionFormatError(f"{source}: {where}: the masks hold more than {MAX_MASK_PIXELS} pixels")

@@ -3,7 +3,7 @@
 The XML is parsed with ``defusedxml`` (no DTDs, entities or external references); the
 ``<meta>`` of a task or a job gives one media (`engine.formats.cvat_xml`: name, frames,
 frame size, frame numbering), its labels the ontology (``bbox``/``rectangle`` ->
-bounding_box, ``polygon`` -> polygon; without a type, ``any`` or ``mask`` a label's shape
+bounding_box, ``polygon`` -> polygon, ``points`` -> point; without a type, ``any`` or ``mask`` a label's shape
 follows its tracks). Each ``<track>`` is one object (id = track id + 1, or the
 ``object_id`` attribute framewise writes on the mask shapes it puts in tracks of their own).
 
@@ -21,10 +21,11 @@ Label fields come from framewise's ``source``/``score``/``confirmed``/``review``
 attributes when present; otherwise keyframes are confirmed with the track's source mapped
 (manual/file -> manual, auto -> propagated, else sam). ``occluded="1"`` and a non-zero
 ``z_order`` are kept as the label attributes ``occluded`` and ``z_order`` (exports write
-them back); other attributes become the label's attributes. Only ``box``, ``polygon`` and
-``mask`` shapes are supported. Coordinates must be finite and are clamped into the frame
-(`clip_to_frame`, as CVAT clips shapes); a keyframe wholly outside it is refused, an
-interpolated shape wholly outside is no label. Sizes, frames and ids are checked against
+them back); other attributes become the label's attributes. Only ``box``, ``polygon``,
+``mask`` and one-point ``points`` shapes are supported (a point moves linearly between
+keyframes, as CVAT moves it, and comes back at the pixel centre, x - 0.5). Coordinates
+must be finite and are clamped into the frame (`clip_to_frame`, as CVAT clips shapes); a
+keyframe wholly outside it is refused, an interpolated shape wholly outside is no label. Sizes, frames and ids are checked against
 `engine.limits`; interpolation stops with an error past `MAX_IMPORT_LABELS` labels or
 `MAX_IMPORT_COORDINATES` coordinates.
 """
@@ -39,6 +40,7 @@ from engine.formats.cvat_xml import (
     MAX_MASK_PIXELS,
     TRACK_SOURCES,
     CvatMeta,
+    check_kind,
     element_shape,
     label_fields,
     mask_pixels,
@@ -46,6 +48,7 @@ from engine.formats.cvat_xml import (
     parse_xml,
     read_meta,
     to_shape,
+    used_shape,
     xml_int,
 )
 from engine.formats.dataset import Dataset
@@ -88,7 +91,7 @@ def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
     for _, class_name, _, keyframes in parsed:
         if keyframes:
             kind = keyframes[0].kind
-            used.setdefault(class_name, ShapeType.BOUNDING_BOX if kind == "rectangle" else ShapeType.POLYGON)
+            used.setdefault(class_name, used_shape(kind))
     classes = ontology(meta, used, source)
     labels: list[Label] = []
     seen_tracks: set[int] = set()
@@ -106,6 +109,7 @@ def from_cvat_video(data: bytes, *, source: str = "cvat") -> Dataset:
             raise SessionFormatError(f"{source}: {where}@label: unknown label {class_name!r}")
         if not keyframes:
             continue
+        check_kind(keyframes[0].kind, class_name, classes[class_name].shape, where, source)
         object_id = explicit[index]
         if object_id is None and explicit_ids:
             object_id, next_id = next_id, next_id + 1

@@ -17,6 +17,9 @@ Pure planning, no XML (`engine.formats.cvat_video` writes the plan):
   own, as CVAT writes its own masks: the mask and an outside copy on the next frame, and
   its object keeps an outside marker there. Every element carries the ``object_id``
   attribute, by which framewise puts masks back on their objects;
+- a point label (of a point class) is a ``<points>`` element of one point, at the pixel
+  centre on CVAT's pixel-edge canvas (`engine.formats.points.to_edges`: x + 0.5), in its
+  object's track like any other shape;
 - lossy cases are counted in `TrackPlan.notes`: a polygon label of a box class is
   written as its bounding box; a multi-part label that covers no pixel centre (no mask to
   write) as its largest part's outer ring.
@@ -32,9 +35,10 @@ import numpy as np
 
 from engine.errors import ExportError
 from engine.formats.cvat_mask import CvatMask, shape_mask
+from engine.formats.points import to_edges
 from engine.formats.shapes import has_holes, largest_part, outer_bounds, quantise, region_of
 from engine.ontology import Ontology
-from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, ShapeType
+from engine.types import Box, Label, LabelSource, MediaInfo, Point, Polygon, ShapeType
 
 RESERVED_ATTRIBUTES = ("source", "score", "confirmed", "review", "object_id")
 """Framewise's own per-element attributes (label fields and the object id)."""
@@ -45,8 +49,8 @@ ELEMENT_ATTRIBUTES = ("occluded", "z_order")
 @dataclass(frozen=True)
 class Element:
     """One shape element: ``kind`` ``box`` (``geometry`` a `Box`), ``polygon`` (an M×2
-    ring) or ``mask`` (a `CvatMask`), on ``frame``, of ``label`` (its fields and
-    attributes)."""
+    ring), ``points`` (a 1×2 array, on CVAT's pixel-edge canvas) or ``mask`` (a
+    `CvatMask`), on ``frame``, of ``label`` (its fields and attributes)."""
 
     label: Label
     frame: int
@@ -158,8 +162,11 @@ def shape_source(labels: list[Label]) -> str:
 
 
 def _element(plan: TrackPlan, shape_type: ShapeType, label: Label, info: MediaInfo) -> Element:
-    shape = region_of(quantise(label.shape))
     frame = label.frame_index
+    quantised = quantise(label.shape)
+    if isinstance(quantised, Point):
+        return Element(label, frame, False, "points", np.array([to_edges(quantised)], np.float64))
+    shape = region_of(quantised)
     if shape_type == ShapeType.BOUNDING_BOX:
         if isinstance(shape, Polygon):
             plan.polygons_as_boxes += 1

@@ -9,7 +9,8 @@
   per object, every label a keyframe, ``outside="1"`` only where the object ends (after
   its last label when frames follow, and at gaps), labels with several parts or holes as
   pixel-exact ``<mask>`` shapes in tracks of their own, box labels of polygon classes as
-  4-point polygons. Elements are written as CVAT 2.x writes them: ``frame``,
+  4-point polygons, point labels as one-point ``<points>`` (pixel centres: x + 0.5 on
+  CVAT's pixel-edge canvas). Elements are written as CVAT 2.x writes them: ``frame``,
   ``keyframe``, ``outside``, ``occluded``, the coordinates (2 decimals, pixel edges;
   a mask's ``rle``, ``left``, ``top``, ``width``, ``height``), ``z_order``.
 - Per-element attributes: ``source``, ``score``, ``confirmed``, ``review`` (framewise's
@@ -31,7 +32,7 @@ from engine.errors import FormatWarning
 from engine.formats.cvat_mask import CvatMask
 from engine.formats.cvat_tracks import Element, Track, TrackPlan, plan_shapes, plan_tracks, shape_source
 from engine.formats.dataset import Dataset
-from engine.formats.shapes import is_empty
+from engine.formats.points import exported
 from engine.types import Box, LabelSource, MediaInfo, ShapeType
 
 # CVAT's label types (cvat/apps/engine/models.py LabelType); boxes are "bbox".
@@ -51,7 +52,7 @@ def cvat_video_chunks(dataset: Dataset, media_name: str, *, checked: bool = Fals
     if not checked:
         dataset.check()
     info = dataset.media_named(media_name)
-    labels = [label for label in dataset.labels_of(info.name) if not is_empty(label.shape)]
+    labels = [label for label in dataset.labels_of(info.name) if exported(label.shape)]
     plan = plan_tracks(dataset.ontology, info, labels)
     for note in plan.notes(info.name):
         warnings.warn(note, FormatWarning, stacklevel=2)
@@ -76,7 +77,7 @@ def cvat_images_chunks(dataset: Dataset, media_name: str, *, checked: bool = Fal
     if not checked:
         dataset.check()
     info = dataset.media_named(media_name)
-    labels = [label for label in dataset.labels_of(info.name) if not is_empty(label.shape)]
+    labels = [label for label in dataset.labels_of(info.name) if exported(label.shape)]
     plan = plan_shapes(dataset.ontology, info, labels)
     for note in plan.notes(info.name):
         warnings.warn(note, FormatWarning, stacklevel=2)

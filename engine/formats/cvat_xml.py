@@ -34,16 +34,17 @@ from engine.errors import OntologyError, SessionFormatError
 from engine.formats.cvat_interpolate import TrackShape
 from engine.formats.cvat_mask import CvatMask, CvatMaskError, mask_polygon, parse_rle
 from engine.formats.inputs import check_frame_size, check_frames, check_text, media_name
+from engine.formats.points import from_edges
 from engine.ontology import Ontology
-from engine.types import Box, LabelSource, Polygon, ShapeType
+from engine.types import Box, LabelSource, Point, Polygon, ShapeType
 
 # CVAT's label types ("bbox" since 2.x; "rectangle" in older files and in shapes).
 SHAPE_TYPES = {"bbox": ShapeType.BOUNDING_BOX, "rectangle": ShapeType.BOUNDING_BOX, "polygon": ShapeType.POLYGON,
                "polyline": ShapeType.POLYLINE, "points": ShapeType.POINT, "mask": ShapeType.POLYGON}
 TRACK_SOURCES = {"manual": LabelSource.MANUAL, "file": LabelSource.MANUAL, "auto": LabelSource.PROPAGATED}
-SHAPE_TAGS = ("box", "polygon", "mask")
-"""The shape elements a framewise label can hold (polylines, points, ellipses, cuboids,
-skeletons are refused with a message naming them)."""
+SHAPE_TAGS = ("box", "polygon", "mask", "points")
+"""The shape elements a framewise label can hold (polylines, ellipses, cuboids, skeletons
+are refused with a message naming them; ``<points>`` of one point only)."""
 _STEP = re.compile(r"\s*step\s*=\s*(\d+)\s*")
 
 
@@ -206,11 +207,13 @@ def ontology(meta: CvatMeta, used: dict[str, ShapeType], source: str) -> Ontolog
 
 
 def element_shape(element, frame: int, where: str, source: str, *, in_track: bool) -> TrackShape:
-    """A ``<box>``, ``<polygon>`` or ``<mask>`` element as a `TrackShape` (CVAT's numbers)."""
+    """A ``<box>``, ``<polygon>``, ``<points>`` (one point) or ``<mask>`` element as a
+    `TrackShape` (CVAT's numbers)."""
     tag = element.tag
     if tag not in SHAPE_TAGS:
         raise SessionFormatError(
-            f"{source}: {where}: shape type <{tag}> is not supported (framewise labels are boxes, polygons and masks)"
+            f"{source}: {where}: shape type <{tag}> is not supported "
+            "(framewise labels are boxes, polygons, masks and single points)"
         )
     if tag == "box":
         points = [xml_float(element.get(k), f"{where}@{k}", source) for k in ("xtl", "ytl", "xbr", "ybr")]
@@ -220,6 +223,13 @@ def element_shape(element, frame: int, where: str, source: str, *, in_track: boo
             raise SessionFormatError(f"{source}: {where}@rotation: rotated boxes are not supported")
     elif tag == "polygon":
         points = _points(element.get("points"), f"{where}@points", source)
+    elif tag == "points":
+        points = _points(element.get("points"), f"{where}@points", source, least=1)
+        if len(points) != 2:
+            raise SessionFormatError(
+                f"{source}: {where}@points: {len(points) // 2} points in one element; framewise point labels "
+                "hold one (give each keypoint its own <points>)"
+            )
     else:
         numbers = [xml_int(element.get(k), f"{where}@{k}", source) for k in ("left", "top", "width", "height")]
         try:
@@ -242,7 +252,23 @@ def element_shape(element, frame: int, where: str, source: str, *, in_track: boo
     )
 
 
-def _points(text: str | None, where: str, source: str) -> list[float]:
+def used_shape(tag: str) -> ShapeType:
+    """The class shape a label's ``<box>``/``<polygon>``/``<mask>``/``<points>`` elements
+    give it when its ``<type>`` is ``any`` or missing."""
+    if tag in ("box", "rectangle"):
+        return ShapeType.BOUNDING_BOX
+    return ShapeType.POINT if tag == "points" else ShapeType.POLYGON
+
+
+def check_kind(kind: str, class_name: str, class_shape: ShapeType, where: str, source: str) -> None:
+    """Refuse a ``<points>`` element of a class that is not a point class, and any other
+    shape of a point class (a label's shape follows its class)."""
+    if (kind == "points") != (class_shape == ShapeType.POINT):
+        tag = "box" if kind == "rectangle" else kind
+        raise SessionFormatError(f"{source}: {where}: a <{tag}> of the {class_shape} label {class_name!r}")
+
+
+def _points(text: str | None, where: str, source: str, least: int = 3) -> list[float]:
     if not text:
         raise SessionFormatError(f"{source}: {where}: missing")
     points: list[float] = []
@@ -251,7 +277,7 @@ def _points(text: str | None, where: str, source: str) -> list[float]:
         if len(xy) != 2:
             raise SessionFormatError(f"{source}: {where}: {pair!r} is not x,y")
         points += [xml_float(xy[0], where, source), xml_float(xy[1], where, source)]
-    if len(points) < 6:
+    if len(points) < 2 * least:
         raise SessionFormatError(f"{source}: {where}: polygon with {len(points) // 2} points (need at least 3)")
     return points
 
@@ -268,11 +294,14 @@ def _attributes(element, where: str, source: str) -> dict[str, str]:
     return values
 
 
-def to_shape(shape: TrackShape, where: str, source: str, frame_size: tuple[int, int]) -> Box | Polygon:
+def to_shape(shape: TrackShape, where: str, source: str, frame_size: tuple[int, int]) -> Box | Polygon | Point:
     """The framewise shape of a `TrackShape` (a mask becomes its exact pixel outline; it
-    must lie in the ``(width, height)`` frame, as CVAT's masks do, and set a pixel)."""
+    must lie in the ``(width, height)`` frame, as CVAT's masks do, and set a pixel; a point
+    moves from CVAT's pixel-edge canvas to the pixel centre: `points.from_edges`)."""
     if shape.kind == "rectangle":
         return Box(*shape.points[:4])
+    if shape.kind == "points":
+        return from_edges(shape.points[0], shape.points[1])
     if shape.kind == "mask":
         *rle, left, top, right, bottom = (int(v) for v in shape.points)
         width, height = frame_size

@@ -16,6 +16,8 @@ writes them.
   holes: a polygon with holes is written as one ``mask`` shape instead (LabelMe 5.3 and
   later: ``points`` = the first and last pixel of the mask's box, ``mask`` = a base64 PNG
   of that box, 1 inside), exact to the pixel and counted in a note.
+- Points: ``point`` shapes of one point, the pixel centre on LabelMe's pixel-edge canvas
+  (x + 0.5: `engine.formats.points`).
 - Extra keys LabelMe keeps when it saves a file (``other_data``): per shape ``framewise``
   (source, score, confirmed, review, attributes, object name) and at the top ``framewise``
   (media name, frame index, frame count, fps, fingerprint), so an import restores them.
@@ -34,8 +36,9 @@ import numpy as np
 
 from engine.errors import FormatWarning
 from engine.formats.dataset import Dataset, frame_file_name, label_fields
-from engine.formats.shapes import has_holes, is_empty, quantise, raster_crop, region_of
-from engine.types import Box, Label, MediaInfo, Polygon
+from engine.formats.points import exported, to_edges
+from engine.formats.shapes import has_holes, quantise, raster_crop, region_of
+from engine.types import Box, Label, MediaInfo, Point, Polygon
 
 LABELME_VERSION = "5.5.0"
 """The LabelMe release whose file layout is written (``mask`` shapes need 5.3 or later)."""
@@ -59,7 +62,7 @@ def to_labelme(dataset: Dataset) -> LabelMeExport:
         names = {oid: name for (media, oid), name in dataset.object_names.items() if media == info.name}
         by_frame: dict[int, list[Label]] = {}
         for label in dataset.labels_of(info.name):
-            if not is_empty(label.shape):
+            if exported(label.shape):
                 by_frame.setdefault(label.frame_index, []).append(label)
         frames = range(len(info.frame_names)) if info.frame_names else sorted(by_frame)
         paths = [PurePosixPath(frame_file_name(info, k, stems[info.name])) for k in frames]
@@ -117,7 +120,7 @@ def _json_names(image_names: list[str]) -> list[str]:
 
 def _shapes(label: Label, info: MediaInfo, names: dict[int, str]) -> tuple[list[dict], int]:
     """The shapes of one label, and 1 when it was written as a mask."""
-    shape = region_of(quantise(label.shape))
+    quantised = quantise(label.shape)
     fields = label_fields(label, names)
 
     def entry(points: list, kind: str, mask: str | None = None) -> dict:
@@ -132,6 +135,9 @@ def _shapes(label: Label, info: MediaInfo, names: dict[int, str]) -> tuple[list[
             "framewise": fields,
         }
 
+    if isinstance(quantised, Point):
+        return [entry([list(to_edges(quantised))], "point")], 0
+    shape = region_of(quantised)
     if isinstance(shape, Box):
         return [entry([[shape.x0, shape.y0], [shape.x1, shape.y1]], "rectangle")], 0
     if has_holes(shape):

@@ -14,9 +14,11 @@ a LabelMe file. Symbolic links that lead out of the folder are refused.
   two labels in one media gives one new object per (label, group_id)). ``polygon`` ->
   a polygon part, ``rectangle`` -> a box (a part of a polygon label when the class also has
   polygons), ``mask`` (LabelMe 5.3+) -> the traced outline of its pixels (holes kept),
-  ``circle`` -> a 64-sided polygon (counted). ``point``, ``points``, ``line`` and
-  ``linestrip`` are left out (framewise labels hold areas; counted).
-- Classes: in order of first use; ``bounding_box`` when a class has rectangles only.
+  ``circle`` -> a 64-sided polygon (counted), ``point`` -> a point (LabelMe's canvas is
+  pixel edges: the pixel centre is x - 0.5, `engine.formats.points`). ``points``, ``line``
+  and ``linestrip`` are left out (counted).
+- Classes: in order of first use; ``bounding_box`` when a class has rectangles only,
+  ``point`` when it has points only (points and other shapes in one class are refused).
 Malformed input raises `SessionFormatError` naming the file and the field.
 """
 
@@ -50,8 +52,8 @@ from engine.media.source import IMAGE_EXTENSIONS
 from engine.ontology import Ontology
 from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, Shape, ShapeType
 
-_AREAS = ("polygon", "rectangle", "mask", "circle")
-_SKIPPED = ("point", "points", "line", "linestrip")
+_SHAPES = ("polygon", "rectangle", "mask", "circle", "point")
+_SKIPPED = ("points", "line", "linestrip")
 
 
 @dataclass
@@ -146,7 +148,11 @@ def from_labelme(groups: dict[Path, list[tuple[str, dict]]], images: dict[Path, 
             media.append(info)
             placed += [(file, info, frame) for file, frame in members]
     shapes = [(file, info, frame, _read_shapes(reader, file)) for file, info, frame in placed]
-    polygon_classes = {name for name, kinds in reader.classes.items() if kinds - {"rectangle"}}
+    for name, kinds in reader.classes.items():
+        if "point" in kinds and len(kinds) > 1:
+            raise SessionFormatError(f"labelme: class {name!r} has point and {sorted(kinds - {'point'})[0]} shapes")
+    point_classes = {name for name, kinds in reader.classes.items() if kinds == {"point"}}
+    polygon_classes = {name for name, kinds in reader.classes.items() if kinds - {"rectangle", "point"}}
     taken = {item[2]["group_id"] for *_, items in shapes for item in items if item[2]["group_id"] is not None}
     next_id = max(taken | {0}) + 1
     # a group_id is the object of its label; one used with two labels in a media gives one
@@ -175,8 +181,11 @@ def from_labelme(groups: dict[Path, list[tuple[str, dict]]], images: dict[Path, 
         {"name": name, "shape": ShapeType.POLYGON if name in polygon_classes else ShapeType.BOUNDING_BOX}
         for name in reader.classes
     ]
+    for entry in entries:
+        if entry["name"] in point_classes:
+            entry["shape"] = ShapeType.POINT
     if not entries:
-        raise SessionFormatError(f"{next(iter(groups))}: no polygon or rectangle shapes to import")
+        raise SessionFormatError(f"{next(iter(groups))}: no polygon, rectangle or point shapes to import")
     try:
         ontology = Ontology.from_json(entries, source="labelme classes")
     except OntologyError as exc:
@@ -281,7 +290,7 @@ def _read_shapes(reader: _Reader, file: _File) -> list[tuple[str, Shape, dict]]:
             continue
         if kind == "circle":
             reader.counts["circle"] = reader.counts.get("circle", 0) + 1
-        if kind not in _AREAS:
+        if kind not in _SHAPES:
             raise top.fail(f"{where}.shape_type", f"unknown shape type {kind!r}")
         if not class_name.strip():
             raise top.fail(f"{where}.label", "empty class name")
@@ -330,7 +339,7 @@ def _put(
     have = reader.labels.get(key)
     if have is not None:
         if not (isinstance(have.shape, Polygon) and isinstance(shape, Polygon)) or have.class_name != class_name:
-            raise SessionFormatError(f"{file.where}: object {object_id} has two {class_name!r} boxes on one image")
+            raise SessionFormatError(f"{file.where}: object {object_id} has two {class_name!r} shapes on one image")
         reader.labels[key] = replace(have, shape=Polygon(have.shape.parts + shape.parts))
         return
     reader.labels[key] = Label(object_id, frame, class_name, shape, media=info.name, **fields)

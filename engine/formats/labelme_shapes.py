@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from engine.formats.inputs import JsonFields
+from engine.formats.points import from_edges
 from engine.formats.shapes import clip_to_frame
 from engine.geometry import mask_to_polygon
 from engine.types import Box, Polygon, Shape
@@ -31,6 +32,10 @@ def read_shape(top: JsonFields, item: dict, kind: str, where: str, width: int, h
         if len(points) < 3:
             raise top.fail(f"{where}.points", f"polygon with {len(points)} points (need at least 3)")
         shape: Shape = Polygon(((points,),))
+    elif kind == "point":
+        if len(points) != 1:
+            raise top.fail(f"{where}.points", f"a point needs 1 point, got {len(points)}")
+        shape = from_edges(float(points[0][0]), float(points[0][1]))
     elif kind == "rectangle" or kind == "circle":
         if len(points) != 2:
             raise top.fail(f"{where}.points", f"a {kind} needs 2 points, got {len(points)}")

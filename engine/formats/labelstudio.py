@@ -9,14 +9,17 @@ every coordinate in **percent** of the frame (``original_width`` / ``original_he
   ``<media stem>/<file name>``. Box labels are ``rectanglelabels`` results
   (``from_name`` "box"), polygon labels ``polygonlabels`` results (``from_name``
   "polygon"), ``to_name`` "image": one result per polygon part (Label Studio polygons are
-  one ring; holes are dropped, counted in a note).
+  one ring; holes are dropped, counted in a note). Point labels are ``keypointlabels``
+  results (``from_name`` "keypoint"): ``x``, ``y`` the pixel centre in percent of
+  Label Studio's pixel-edge canvas ((x + 0.5) / W: `engine.formats.points`), ``width`` the
+  drawn point's size (`KEYPOINT_SIZE` pixels, in percent of the width).
 - A video: one task with ``data.video`` = the media name. Each object's box labels (per
   class) are one ``videorectangle`` result (``from_name`` "box", ``to_name`` "video"),
   keyframes as `engine.formats.labelstudio_video.keyframe_labels` chooses them (the
   confirmed labels and the ends of each run of frames, ``enabled: false`` where a run
-  ends). Label Studio has no video polygons: a video's polygon labels are written as
-  image tasks, one per labelled frame (``data.image`` = ``<media stem>/<frame:06d>.jpg``),
-  counted in a note.
+  ends). Label Studio has no video polygons or keypoints: a video's polygon and point labels
+  are written as image tasks, one per labelled frame (``data.image`` =
+  ``<media stem>/<frame:06d>.jpg``), counted in a note.
 - Extra keys Label Studio keeps as they are: ``data.framewise`` (media name, frame index,
   frame count, fps, fingerprint, frame size) and, per result, ``framewise`` (object id,
   and for image results the label's source, score, confirmed, review and attributes), so
@@ -32,11 +35,14 @@ from dataclasses import dataclass, field
 from engine.errors import FormatWarning
 from engine.formats.dataset import Dataset, frame_file_name, label_fields
 from engine.formats.labelstudio_video import keyframe_labels
-from engine.formats.shapes import has_holes, is_empty, quantise, region_of
-from engine.types import Box, Label, LabelSource, MediaInfo, Polygon
+from engine.formats.points import exported, to_edges
+from engine.formats.shapes import has_holes, quantise, region_of
+from engine.types import Box, Label, LabelSource, MediaInfo, Point, Polygon
 
 LABEL_STUDIO_FILE = "label-studio.json"
-BOX_FROM, POLYGON_FROM = "box", "polygon"
+BOX_FROM, POLYGON_FROM, KEYPOINT_FROM = "box", "polygon", "keypoint"
+KEYPOINT_SIZE = 4.0
+"""The size, in pixels, a keypoint is drawn at (its ``width``, written in percent)."""
 
 
 @dataclass
@@ -52,9 +58,9 @@ def to_label_studio(dataset: Dataset) -> LabelStudioExport:
     dataset.check()
     stems = dataset.stems()
     tasks: list[dict] = []
-    counts = {"video_polygons": 0, "holes": 0}
+    counts = {"video_polygons": 0, "video_points": 0, "holes": 0}
     for info in dataset.media:
-        labels = [label for label in dataset.labels_of(info.name) if not is_empty(label.shape)]
+        labels = [label for label in dataset.labels_of(info.name) if exported(label.shape)]
         names = {oid: name for (media, oid), name in dataset.object_names.items() if media == info.name}
         if info.frame_names:
             by_frame: dict[int, list[Label]] = {}
@@ -68,9 +74,9 @@ def to_label_studio(dataset: Dataset) -> LabelStudioExport:
         tasks.append(_video_task(len(tasks) + 1, info, boxes, names))
         polygon_frames: dict[int, list[Label]] = {}
         for label in labels:
-            if isinstance(label.shape, Polygon):
+            if isinstance(label.shape, (Polygon, Point)):
                 polygon_frames.setdefault(label.frame_index, []).append(label)
-                counts["video_polygons"] += 1
+                counts["video_points" if isinstance(label.shape, Point) else "video_polygons"] += 1
         for k in sorted(polygon_frames):
             path = frame_file_name(info, k, stems[info.name])
             tasks.append(_image_task(len(tasks) + 1, info, k, path, polygon_frames[k], names, counts))
@@ -79,6 +85,11 @@ def to_label_studio(dataset: Dataset) -> LabelStudioExport:
         notes.append(
             f"label-studio: {counts['video_polygons']} polygon labels of videos written as per-frame image tasks "
             "(Label Studio has no video polygons)"
+        )
+    if counts["video_points"]:
+        notes.append(
+            f"label-studio: {counts['video_points']} point labels of videos written as per-frame image tasks "
+            "(Label Studio has no video keypoints)"
         )
     if counts["holes"]:
         notes.append(f"label-studio: {counts['holes']} polygon labels lost their holes (Label Studio polygons have none)")
@@ -117,7 +128,7 @@ def _image_task(
 ) -> dict:
     result: list[dict] = []
     for label in labels:
-        shape = region_of(quantise(label.shape))
+        quantised = quantise(label.shape)
         fields = _label_fields(label, names)
         common = {
             "original_width": info.width,
@@ -126,6 +137,14 @@ def _image_task(
             "to_name": "image",
             "origin": _origin(label),
         }
+        if isinstance(quantised, Point):
+            x, y = to_edges(quantised)
+            value = {"x": _pct(x, info.width), "y": _pct(y, info.height), "width": _pct(KEYPOINT_SIZE, info.width),
+                     "keypointlabels": [label.class_name]}
+            region = {"id": f"f{frame_index}o{label.object_id}", "type": "keypointlabels", "from_name": KEYPOINT_FROM}
+            result.append({**region, **common, "value": value, "framewise": fields})
+            continue
+        shape = region_of(quantised)
         if isinstance(shape, Box):
             value = {**_box_value(shape, info), "rectanglelabels": [label.class_name]}
             region = {"id": f"f{frame_index}o{label.object_id}", "type": "rectanglelabels", "from_name": BOX_FROM}

@@ -1,12 +1,14 @@
 """`import_label_studio`: a Label Studio JSON export (a list of tasks) back to a `Dataset`.
 
 Reads each task's first annotation that is not cancelled (``predictions``, other
-annotations and result types other than ``rectanglelabels``, ``polygonlabels`` and
-``videorectangle`` are left out, counted in a note), with coordinates in percent of
+annotations and result types other than ``rectanglelabels``, ``polygonlabels``,
+``keypointlabels`` and ``videorectangle`` are left out, counted in a note), with coordinates in percent of
 ``original_width`` / ``original_height``:
 - ``rectanglelabels`` -> a box; a rotated one (``rotation`` ≠ 0) becomes the box around it
   (counted); ``polygonlabels`` -> a polygon (the regions of one object on one image, as
-  framewise writes the parts of a polygon, become one label).
+  framewise writes the parts of a polygon, become one label); ``keypointlabels`` -> a point
+  (``x``, ``y`` on Label Studio's pixel-edge canvas; the pixel centre is 0.5 px less:
+  `engine.formats.points`; the drawn ``width`` is not kept).
 - ``videorectangle`` -> one object: a confirmed ``manual`` label on each keyframe and,
   between keyframes, labels interpolated as Label Studio shows them
   (`engine.formats.labelstudio_video.expand`: source ``interpolated``, unconfirmed).
@@ -18,7 +20,8 @@ annotations and result types other than ``rectanglelabels``, ``polygonlabels`` a
   ``<8 hex>-`` upload prefix is taken off the file name); a folder of mixed sizes becomes one
   media per image. A video task's media is named by its video URL. Nothing a URL names is
   ever opened.
-- Classes: in order of first use; ``polygon`` when any polygon uses the name, else
+- Classes: in order of first use; ``polygon`` when any polygon uses the name, ``point``
+  for keypoints (a name used by keypoints and other regions is refused), else
   ``bounding_box``. Labels without a class name are left out (counted).
 Malformed input raises `SessionFormatError` naming the file, task and field.
 """
@@ -38,6 +41,7 @@ from engine.formats.dataset import Dataset
 from engine.formats.inputs import MAX_IMPORT_BYTES, check_id, content_key, read_capped
 from engine.formats.labelstudio_media import Reader, Task, read_size, task_media
 from engine.formats.labelstudio_video import Keyframe, expand, shown_frames
+from engine.formats.points import from_edges
 from engine.formats.shapes import clip_to_frame
 from engine.limits import MAX_ID
 from engine.ontology import Ontology
@@ -46,7 +50,8 @@ from engine.types import Box, Label, LabelSource, MediaInfo, Polygon, Shape, Sha
 MAX_IMPORTED_LABELS = 5_000_000
 """Labels one import may make (video regions are expanded to every frame they show on)."""
 
-_TYPES = {"rectanglelabels": ShapeType.BOUNDING_BOX, "polygonlabels": ShapeType.POLYGON, "videorectangle": None}
+_TYPES = {"rectanglelabels": ShapeType.BOUNDING_BOX, "polygonlabels": ShapeType.POLYGON,
+          "keypointlabels": ShapeType.POINT, "videorectangle": None}
 
 
 @dataclass
@@ -110,7 +115,7 @@ def from_label_studio(data: object, *, source: str = "label-studio") -> LabelStu
 def _ontology(reader: Reader) -> Ontology:
     entries = [{"name": name, "shape": shape} for name, shape in reader.classes.items()]
     if not entries:
-        raise SessionFormatError(f"{reader.top.source}: no box or polygon labels to import")
+        raise SessionFormatError(f"{reader.top.source}: no box, polygon or keypoint labels to import")
     try:
         return Ontology.from_json(entries, source=f"{reader.top.source}: classes")
     except OntologyError as exc:
@@ -198,7 +203,10 @@ def _read_region(reader: Reader, task: Task, item: dict, k: int) -> _Region | No
         raise reader.fail(f"{where}.value", f"class name {class_name!r} is not a text")
     fields = _fields(reader, item, where)
     shape = _TYPES[kind] or ShapeType.BOUNDING_BOX
-    if reader.classes.get(class_name) != ShapeType.POLYGON:
+    have = reader.classes.get(class_name)
+    if have is not None and ShapeType.POINT in (have, shape) and have != shape:
+        raise reader.fail(where, f"class {class_name!r} has keypoints and other regions (a class holds one shape)")
+    if have != ShapeType.POLYGON:
         reader.classes[class_name] = shape
     return _Region(where, class_name, shape, {**fields, "video": kind == "videorectangle"}, value)
 
@@ -306,6 +314,9 @@ def _clipped(reader: Reader, shape: Shape, info: MediaInfo, where: str) -> Shape
 
 def _image_shape(reader: Reader, region: _Region, info: MediaInfo) -> Shape:
     where, value = f"{region.where}.value", region.value
+    if region.kind == ShapeType.POINT:
+        x, y = (_px(_number(reader, value, k, where), size) for k, size in (("x", info.width), ("y", info.height)))
+        return _clipped(reader, from_edges(x, y), info, where)
     if region.kind == ShapeType.BOUNDING_BOX:
         keys = ("x", "y", "width", "height")
         values = tuple(_number(reader, value, k, where) for k in keys) + (_number(reader, value, "rotation", where, 0.0),)

@@ -27,7 +27,7 @@ from engine.errors import ExportError, FramewiseError
 from engine.fileio import atomic_write_bytes
 from engine.formats.dataset import Dataset
 from engine.formats.inputs import inside, safe_relative
-from engine.formats.shapes import is_empty
+from engine.formats.points import exported
 from engine.media.fingerprint import media_fingerprint
 from engine.media.open import open_media
 from engine.types import MediaInfo
@@ -66,7 +66,7 @@ def labelled_frames(dataset: Dataset) -> list[tuple[MediaInfo, int]]:
     media = {info.name: info for info in dataset.media}
     seen: dict[tuple[str, int], tuple[MediaInfo, int]] = {}
     for label in dataset.sorted_labels():
-        if not is_empty(label.shape):
+        if exported(label.shape):
             seen.setdefault((label.media, label.frame_index), (media[label.media], label.frame_index))
     return list(seen.values())
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from engine.errors import ExportError, FormatWarning, ProjectError
+from engine.errors import ExportError, ProjectError
 from engine.formats.dataset import Dataset, ImportSummary
 from engine.limits import MAX_ID
-from engine.types import MediaInfo, Point
+from engine.types import MediaInfo
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.project import Project
@@ -20,15 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 def dataset_from_project(project: Project) -> Dataset:
     """The project's ontology, media (in the order added), labels and object names.
 
-    Keypoint labels (`Point`) are left out with a `FormatWarning` counting them: no
-    exporter writes points yet."""
+    Keypoint labels (`Point`) are kept: the formats without a single keypoint leave them out
+    with a count (`engine.formats.points.without_points`)."""
     names = {(record.media, record.object_id): record.name for record in project.objects() if record.name}
-    labels = project.labels()
-    kept = [label for label in labels if not isinstance(label.shape, Point)]
-    if len(kept) != len(labels):
-        warnings.warn(f"{len(labels) - len(kept)} point label(s) left out: this export writes polygons and boxes only",
-                      FormatWarning, stacklevel=2)
-    return Dataset(project.ontology, project.media(), kept, names)
+    return Dataset(project.ontology, project.media(), project.labels(), names)
 
 
 def dataset_to_project(dataset: Dataset, project: Project) -> ImportSummary:

@@ -37,8 +37,8 @@ def quantise(shape: Shape) -> Shape:
 
 
 def region_of(shape: Shape) -> Box | Polygon:
-    """``shape`` as a region; a `Point` raises `ExportError` (`dataset_from_project` leaves
-    point labels out of every export, with a count)."""
+    """``shape`` as a region; a `Point` raises `ExportError` (the exporters that hold points
+    write them before asking for a region; the others leave them out: `engine.formats.points`)."""
     if isinstance(shape, Point):
         raise ExportError("point labels cannot be exported as regions")
     return shape

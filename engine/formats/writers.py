@@ -11,6 +11,8 @@ Layouts (relative to ``out_dir``):
 - davis: ``<media stem>/<frame:05d>.png`` per labelled frame
 - label-studio: ``label-studio.json`` (the tasks; `engine.formats.labelstudio`)
 - labelme: ``<media stem>/<frame name stem>.json`` per labelled frame (`engine.formats.labelme`)
+Point labels go into coco, cvat-video, cvat-images, labelme and label-studio
+(`engine.formats.points`); yolo, mot and davis leave them out with a counting `FormatWarning`.
 Files of earlier exports that this one does not write are left alone here; the CLI's
 ``--overwrite`` (`engine.formats.outdir.export_staged`) clears them.
 ``ExportOptions.with_frames`` also writes the labelled frames (`engine.formats.media_frames`)
@@ -40,6 +42,7 @@ from engine.formats.labelme import labelme_files
 from engine.formats.labelstudio import label_studio_files
 from engine.formats.media_frames import MediaLocator, labelled_frames, write_frames
 from engine.formats.mot import to_mot
+from engine.formats.points import POINTLESS_FORMATS, without_points
 from engine.formats.yolo import image_path, media_folders, to_yolo
 from engine.types import MediaInfo
 
@@ -194,6 +197,8 @@ def export_dataset(
     """Write ``dataset`` in format ``fmt`` (one of `FORMATS`) under ``out_dir``."""
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if fmt in POINTLESS_FORMATS:  # no single keypoint there: point labels left out, counted
+        dataset = without_points(dataset, fmt)
     # no export holds a local absolute path: such a media is written by its file name
     dataset, originals = portable(dataset)
     if options is not None and options.with_frames:

@@ -229,12 +229,16 @@ class Project(Database, RecordingStore):
             query, args = query + " AND l.frame_index <= ?", [*args, last]
         return [(int(f), str(s), bool(r)) for f, s, r in self._rows(query + " ORDER BY l.frame_index", args)]
 
-    def label_tracks(self, media: str) -> list[tuple[int, int, str, bool]]:
-        """(object id, frame index, source, review) of every label of ``media``, by object and
-        frame; one query, no shape decoded (the editor's track panel)."""
+    def label_tracks(self, media: str, first: int | None = None, last: int | None = None) -> list[tuple[int, int, str, bool]]:
+        """(object id, frame index, source, review) of each label of ``media`` on frames
+        ``first`` to ``last`` (inclusive; None: unbounded), by object and frame; one query,
+        no shape decoded (the editor's track panel)."""
+        bounds = [(" AND l.frame_index >= ?", first), (" AND l.frame_index <= ?", last)]
         query = ("SELECT l.object_id, l.frame_index, l.source, l.review FROM labels l JOIN media m ON m.id = l.media_id"
-                 " WHERE m.name = ? ORDER BY l.object_id, l.frame_index")
-        return [(int(o), int(f), str(s), bool(r)) for o, f, s, r in self._rows(query, [media])]
+                 " WHERE m.name = ?" + "".join(sql for sql, value in bounds if value is not None)
+                 + " ORDER BY l.object_id, l.frame_index")
+        args = [media, *(value for _, value in bounds if value is not None)]
+        return [(int(o), int(f), str(s), bool(r)) for o, f, s, r in self._rows(query, args)]
 
     def history_state(self) -> tuple[bool, bool]:
         """(there is a change set to undo, there is one to redo), without reading their rows."""

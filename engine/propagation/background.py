@@ -9,7 +9,8 @@ every transaction holds the store's lock).
 The run writes through a `RunGuard`, which lets a person's correction win over the run:
 `RunGuard.stop_object(object_id, frame)` (a correction on a frame ahead of the run's
 start) makes the run drop every later write of that object at that frame or beyond, so
-the correction is never overwritten and the object goes no further; once every object of
+the correction is never overwritten and the object goes no further (`RunGuard.take_back`
+keeps the labels beyond it the run had already written, for the Editor to take back); once every object of
 the run is stopped and the run reached the stops, the run is cancelled. The guard also
 keeps the object's current class (a class change during the run is not undone by the
 run's writes) and the frames actually written (what the run reached).
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from engine.propagation.permanent import PropagationProgress, PropagationResult, PropagationStore
-from engine.types import Label
+from engine.types import Label, LabelSource
 
 
 class RunGuard:
@@ -44,7 +45,10 @@ class RunGuard:
         self.cancel = cancel
         self.limits: dict[int, int] = {}  # object id -> first frame it must not write
         self.written_frames: set[int] = set()
+        self._object_frames: dict[int, set[int]] = {}  # object id -> frames the run wrote it on
         self.reached = self.start
+        self.run_kind = ""  # the kind of the run's change sets (set when it opens its first)
+        self._carried: list[Label] = []
         self._lock = threading.Lock()
 
     def labels(self, media: str | None = None, frame_index: int | None = None) -> list[Label]:
@@ -82,14 +86,17 @@ class RunGuard:
                 label = replace(label, class_name=record.class_name)  # a class change made during the run
             result = self._store.put(label, kind=kind)
             self.written_frames.add(label.frame_index)
+            self._object_frames.setdefault(label.object_id, set()).add(label.frame_index)
             if (label.frame_index - self.reached) * self.direction > 0:
                 self.reached = label.frame_index
             return result
 
-    def stop_object(self, object_id: int, frame_index: int) -> bool:
+    def stop_object(self, object_id: int, frame_index: int, media: str | None = None) -> bool:
         """A correction of ``object_id`` on ``frame_index``: the run writes that object no
         more there or beyond. False when the object is not the run's or the frame is not
-        ahead of the run's start."""
+        ahead of the run's start. With ``media``, the labels the run already wrote beyond
+        the frame (still its: propagated, unconfirmed) are kept for `take_back` (the caller
+        deletes them in one change set of ``run_kind``: undone with the run)."""
         object_id, frame_index = int(object_id), int(frame_index)
         if object_id not in self.object_ids or (frame_index - self.start) * self.direction <= 0:
             return False
@@ -97,10 +104,23 @@ class RunGuard:
             old = self.limits.get(object_id)
             if old is None or (frame_index - old) * self.direction < 0:
                 self.limits[object_id] = frame_index
+            if media is not None:
+                past = sorted(f for f in self._object_frames.get(object_id, ()) if (f - frame_index) * self.direction > 0)
+                found = (self._store.get(media, frame, object_id) for frame in past)
+                carried = [label for label in found if label is not None and label.source == LabelSource.PROPAGATED
+                           and not label.confirmed]
+                if carried and self.run_kind:
+                    self._carried.extend(carried)
             if all(o in self.limits and self._ahead(self.reached, self.limits[o] - self.direction)
                    for o in self.object_ids):
                 self.cancel.set()  # every object is stopped where the run already is
         return True
+
+    def take_back(self) -> list[Label]:
+        """The labels `stop_object` found carried past a correction (each once)."""
+        with self._lock:
+            carried, self._carried = self._carried, []
+        return carried
 
 
 class PropagationJob:
@@ -135,8 +155,8 @@ class PropagationJob:
         self._thread.start()
         return self
 
-    def stop_object(self, object_id: int, frame_index: int) -> bool:
-        return self.guard.stop_object(object_id, frame_index)
+    def stop_object(self, object_id: int, frame_index: int, media: str | None = None) -> bool:
+        return self.guard.stop_object(object_id, frame_index, media)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the run to end; False when it is still running after ``timeout``."""

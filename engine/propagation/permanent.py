@@ -21,6 +21,14 @@ change sets share a kind, so an undo takes the whole run back at once):
   run covers a frame one of them lost); the fused label keeps the fused score and is
   flagged for review when the runs disagree or both flag it.
 
+With a SAM 2 segmenter (`engine.propagation.backends.uses_memory`) the run is one pass of
+`engine.propagation.sam2_memory.Sam2MemoryPropagator` for all objects: the start labels,
+each object's nearest confirmed label behind the start and, for the objects filled from
+both ends, their next confirmed labels are SAM 2's conditioning frames (it attends to all
+of them at once, so there is no second run to fuse; each frame is read once); each object
+stops before its next confirmed frame; the labels' score is SAM 2's object presence, and
+low presence flags a label for review.
+
 It takes plain values (frames, store, media name, start frame, segmenter, quality, an
 embedding function, a per-frame group factory), never the Editor: `Editor.propagate` calls
 it with its frame server, store and cursor.
@@ -39,8 +47,18 @@ from typing import Protocol
 import numpy as np
 
 from engine.errors import EditorStateError
+from engine.propagation.backends import make_propagator, uses_memory
 from engine.propagation.fill import fill_between, fill_ends
-from engine.propagation.propagator import FrameAccess, PropagationStep, Propagator, anchors_from_labels, default_params
+from engine.propagation.propagator import (
+    FrameAccess,
+    ObjectInput,
+    PropagationParams,
+    PropagationStep,
+    Propagator,
+    anchors_from_labels,
+    default_params,
+)
+from engine.propagation.sam2_memory import Sam2MemoryPropagator
 from engine.segment.base import Segmenter
 from engine.types import QUALITY_DEFAULT, Embedding, Label, LabelSource, Point
 
@@ -173,10 +191,15 @@ def run_propagation(
     one_sided = {object_id: label for object_id, label in objects.items() if object_id not in ends}
     streams: list[Iterator[PropagationStep]] = []
     total = abs(last - start) if one_sided else 0
-    if one_sided:
+    done = 0
+    if uses_memory(segmenter):
+        stream, total = _memory_run(segmenter, params, frames, every, objects, confirmed, ends, start, direction,
+                                    last if one_sided else None, cancel)
+        streams.append(stream)
+        ends = {}  # filled by the same pass
+    elif one_sided:
         streams.append(Propagator(segmenter, params, embed=embed).propagate(
             frames, start, one_sided, direction, last, anchors=confirmed, cancel=cancel))
-    done = 0
 
     def far_frame(frame_index: int) -> None:  # the run back from the next confirmed frame
         nonlocal done
@@ -219,6 +242,31 @@ def run_propagation(
             progress(PropagationProgress(step.frame_index, done, max(total, done), written, len(flagged)))
     cancelled = bool(cancel is not None and cancel.is_set())
     return PropagationResult(tuple(sorted(objects)), direction, start, reached, written, dict(flagged), cancelled, changes)
+
+
+def _memory_run(segmenter: Segmenter | None, params: PropagationParams, frames: FrameAccess, every: list[Label],
+                objects: dict[int, Label], confirmed: dict[int, set[int]], ends: dict[int, int], start: int,
+                direction: int, last: int | None,
+                cancel: threading.Event | None) -> tuple[Iterator[PropagationStep], int]:
+    """SAM 2's one pass for all ``objects`` and the frames it may cover: up to ``last`` (None:
+    every object is filled) and to the frame before each filled object's end (``ends``).
+    Its conditioning frames, beyond the start: each object's next confirmed label ahead (a
+    fill) and its nearest confirmed label behind the start."""
+    memory = make_propagator(segmenter, params)
+    assert isinstance(memory, Sam2MemoryPropagator)
+    wanted: dict[int, set[int]] = {object_id: {end} for object_id, end in ends.items()}
+    for object_id in objects:
+        behind = [frame for frame in confirmed.get(object_id, ()) if (frame - start) * direction < 0]
+        if behind:
+            wanted.setdefault(object_id, set()).add(max(behind, key=lambda frame: (frame - start) * direction))
+    conditioning: dict[int, dict[int, ObjectInput]] = {}
+    for label in every:
+        if label.frame_index in wanted.get(label.object_id, ()) and not isinstance(label.shape, Point):
+            conditioning.setdefault(label.frame_index, {})[label.object_id] = label
+    reach = max([abs(end - start) - 1 for end in ends.values()] + ([abs(last - start)] if last is not None else []))
+    stream = memory.propagate(frames, start, objects, direction, start + direction * reach, anchors=confirmed,
+                              cancel=cancel, conditioning=conditioning)
+    return stream, reach
 
 
 def _confirmed_here(store: PropagationStore, media: str, frame_index: int, object_id: int) -> bool:

@@ -113,6 +113,18 @@ def default_params(backend: str | None) -> PropagationParams:
     return PropagationParams()
 
 
+def run_end(total: int, start_frame: int, direction: int, until: int | None) -> int:
+    """The last frame a run from ``start_frame`` in ``direction`` (+1 or -1) produces in a
+    ``total``-frame media: ``until`` clipped to it, default its end; raises on a bad
+    direction or a start outside the media."""
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    if not 0 <= start_frame < total:
+        raise PromptError(f"start frame {start_frame} is outside 0…{total - 1}")
+    last = (total - 1 if direction > 0 else 0) if until is None else int(until)
+    return min(max(last, 0), total - 1)
+
+
 @dataclass(frozen=True)
 class PropagationStep:
     """The result of one frame.
@@ -252,13 +264,7 @@ class Propagator:
         anchors: frames not to propagate into or past (see the module docstring).
         cancel: an extra event that stops the generator between frames.
         """
-        if direction not in (1, -1):
-            raise ValueError(f"direction must be +1 or -1, got {direction!r}")
-        total = len(source)
-        if not 0 <= start_frame < total:
-            raise PromptError(f"start frame {start_frame} is outside 0…{total - 1}")
-        last = (total - 1 if direction > 0 else 0) if until is None else int(until)
-        last = min(max(last, 0), total - 1)
+        last = run_end(len(source), start_frame, direction, until)
         with self._lock:
             if self._running:
                 raise EditorStateError("this propagator is already running; cancel it first")

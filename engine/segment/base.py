@@ -47,7 +47,7 @@ def mask_logits(fraction: np.ndarray, *, clip: bool = True) -> np.ndarray:
 class Segmenter(Protocol):
     """A promptable segmenter.
 
-    ``name`` is the backend (``classic`` or ``sam``), ``model`` identifies the weights or
+    ``name`` is the backend (``classic``, ``sam`` or ``sam2``), ``model`` identifies the weights or
     algorithm version, both part of the embedding cache key.
     """
 

@@ -274,6 +274,9 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
         "until": frame_index,
         "changes": lambda c, v, p: c.integer(v, p, 0, MAX_FRAMES),
     },
+    # a correction made while a background run carried the object past its frame: the run's
+    # labels of the object on frames ``first`` to ``last`` deleted (one undo step)
+    "take_back": {"object_id": _object_id, "first": frame_index, "last": frame_index},
     # keyframe interpolation of one object between its labels on frame_a and frame_b,
     # which pushed ``changes`` undo steps (1, or 0 when it wrote nothing)
     "rename": {
@@ -295,7 +298,10 @@ EVENT_DATA: dict[str, dict[str, _FieldCheck]] = {
 FRAME_REQUIRED = ("goto", "delete", "edit", "review")
 # Data fields holding a frame index, and counts of frames, of the session's own media:
 # below (at most) the media's frame count (`engine.sessions.record` checks them against it).
-MEDIA_FRAME_FIELDS = {"propagate": ("until",), "interpolate": ("frame_a", "frame_b")}
+MEDIA_FRAME_FIELDS = {"propagate": ("until",), "interpolate": ("frame_a", "frame_b"), "take_back": ("first", "last")}
+# Fields an event may leave out. propagate's ``back``: a background run's event is recorded
+# when it ends; it started ``back`` events earlier, where a replay runs it.
+EVENT_OPTIONAL: dict[str, dict[str, _FieldCheck]] = {"propagate": {"back": lambda c, v, p: c.integer(v, p, 0)}}
 MEDIA_COUNT_FIELDS = {"propagate": ("changes",)}
 
 # The kinds a version-1 session may hold: those with a data layout above that this

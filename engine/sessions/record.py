@@ -35,6 +35,7 @@ from engine.limits import MAX_FRAME_PIXELS
 from engine.ontology import Ontology
 from engine.sessions.check import (
     EVENT_DATA,
+    EVENT_OPTIONAL,
     FRAME_REQUIRED,
     MAX_FPS,
     MAX_SECONDS,
@@ -310,9 +311,10 @@ def _parse_event(c: Checker, value: Any, path: str, frames: int) -> Event:
         frame = frame_index(c, frame, f"{path}.frame")
         if frame >= frames:
             raise c.fail(f"{path}.frame", f"frame {frame} is beyond the media's {frames} frames")
-    fields = EVENT_DATA[kind]
-    data = c.object(e["data"], f"{path}.data", fields)
-    parsed = {name: check(c, data[name], f"{path}.data.{name}") for name, check in fields.items()}
+    fields, optional = EVENT_DATA[kind], EVENT_OPTIONAL.get(kind, {})
+    data = c.object(e["data"], f"{path}.data", fields, optional)
+    parsed = {name: check(c, data[name], f"{path}.data.{name}") for name, check in (fields | optional).items()
+              if name in data}
     for name in MEDIA_FRAME_FIELDS.get(kind, ()):
         if parsed[name] >= frames:
             raise c.fail(f"{path}.data.{name}", f"frame {parsed[name]} is beyond the media's {frames} frames")

@@ -25,7 +25,7 @@ MAP_MODES = ("index", "time")
 # frame has no counterpart in the new media. (delete and edit name their own frame.)
 _FRAME_BOUND = frozenset({"click", "box", "candidate", "reset", "apply", "unclick", "draw"})
 # Kinds that push one change on the store's undo stack (relabel: unless it changed nothing).
-_CHANGES = frozenset({"apply", "draw", "edit", "delete", "relabel", "rename", "delete_object", "review"})
+_CHANGES = frozenset({"apply", "draw", "edit", "delete", "relabel", "rename", "delete_object", "review", "take_back"})
 # Kinds that need no open media (Editor state only).
 _NO_MEDIA = frozenset({"open", "class", "sam", "quality", "permanent"})
 
@@ -289,6 +289,11 @@ class _Replay:
         else:
             self.editor.mark_outside(object_id, frame_index, action)
 
+    def on_take_back(self, event: Event) -> bool:
+        """What a correction took back from a background run (true when labels were deleted)."""
+        first, last = self.map_frame(int(event.data["first"])), self.map_frame(int(event.data["last"]))
+        return self.editor.take_back(int(event.data["object_id"]), first, last, self.event_frame(event)) > 0
+
     def on_undo(self, event: Event) -> None:
         self.step(self.done, self.undone, "undo")
 
@@ -322,7 +327,8 @@ class _Replay:
 
     def run(self) -> ReplayReport:
         report = ReplayReport()
-        for index, event in enumerate(self.session.events):
+        for index in replay_order(self.session.events):
+            event = self.session.events[index]
             if event.kind == "open" or (not self.opened and event.kind not in _NO_MEDIA):
                 self.open()  # fatal when it fails; lazily for a session cut before its open
                 if event.kind == "open":
@@ -352,6 +358,17 @@ class _Replay:
         store, media_name = self.editor.store, self.editor.media_name
         found = (store.get(media_name, frame, object_id) for frame, object_id in sorted(self.touched))
         return [label for label in found if label is not None]
+
+
+def replay_order(events: list[Event]) -> list[int]:
+    """The order to replay ``events`` in: as recorded, except that a background run's
+    ``propagate`` event (recorded when the run ended, ``back`` events after it started)
+    goes where the run started, before what the person did while it ran."""
+    def key(index: int) -> tuple[int, int, int]:
+        back = int(events[index].data.get("back", 0)) if events[index].kind == "propagate" else 0
+        return (index - back, 0, index) if back > 0 else (index, 1, index)
+
+    return sorted(range(len(events)), key=key)
 
 
 def replay_session(session: Session, media: Any, editor: Any, *, map: str = "index") -> ReplayReport:  # noqa: A002

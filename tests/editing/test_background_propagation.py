@@ -3,6 +3,7 @@ the Editor answers while a run writes, and a correction stops the run's object t
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 from counting_media import CountingSource, moving_square
@@ -10,12 +11,12 @@ from counting_media import CountingSource, moving_square
 from engine.editing.editor import Editor
 from engine.propagation.background import RunGuard
 from engine.segment.classic.segmenter import ClassicSegmenter
-from engine.types import Box, Label
+from engine.types import Box, Label, LabelSource
 
 
-def slow_editor(frames: int, pause: float) -> tuple[Editor, list[int]]:
+def slow_editor(frames: int, pause: float, media=None) -> tuple[Editor, list[int]]:
     editor = Editor(ClassicSegmenter(), quality=0.2)
-    editor.open(CountingSource(moving_square(frames)[0]))
+    editor.open(CountingSource(moving_square(frames)[0]) if media is None else media)
     editor.background = True
     editor.permanent = True
     reported: list[int] = []
@@ -134,3 +135,85 @@ def test_backwards_runs_stop_below():
         guard.put(_label(1, frame))
     assert sorted(store.rows) == [(6, 1), (7, 1)] and cancel.is_set()
     assert np.array_equal(sorted(guard.written_frames), [6, 7])
+
+
+def test_a_correction_behind_the_run_takes_back_what_it_carried_past_it():
+    editor, reported = slow_editor(12, 0.3)
+    try:
+        editor.click(24, 48)
+        editor.apply()
+        (job,) = editor.propagation_jobs()
+        wait_until(lambda: len(reported) >= 6)  # the run wrote frames 1…6 at least
+        media = editor.media_name
+        ahead = {label.frame_index for label in editor.labels() if label.frame_index > 3}
+        assert ahead, "the run went past frame 3 before the correction"
+        before = editor.store.get(media, 3, 1)
+        editor.edit_label(1, before.shape, frame_index=3)  # the person confirms frame 3
+        assert job.join(20) and job.result is not None and job.result.cancelled
+        frames = sorted(label.frame_index for label in editor.labels() if label.object_id == 1)
+        assert frames == [0, 1, 2, 3]  # the labels carried from before frame 3's correction are gone
+        assert editor.store.get(media, 3, 1).confirmed
+        event = next(e for e in editor.log.events if e.kind == "propagate")
+        assert event.data["changes"] == len(job.guard.written_frames)  # one undo step per frame it wrote
+        (taken,) = [e for e in editor.log.events if e.kind == "take_back"]
+        assert taken.frame_index == 3 and taken.data["first"] == 4 and taken.data["last"] == max(ahead)
+        editor.undo()  # the correction
+        assert not editor.store.get(media, 3, 1).confirmed
+        editor.undo()  # the run, the labels it took back with it
+        assert [label.frame_index for label in editor.labels()] == [0]
+        editor.redo()  # the run as it ended: its frames up to the correction, none past it
+        assert sorted(label.frame_index for label in editor.labels()) == [0, 1, 2, 3]
+        assert not editor.store.get(media, 3, 1).confirmed
+    finally:
+        editor.close()
+
+
+def test_the_guard_keeps_the_labels_it_carried_past_a_stop_for_take_back():
+    store, cancel = _Store(), threading.Event()
+    guard = RunGuard(store, 0, 1, [1], cancel)
+    guard.run_kind = "propagate:0:1:0"
+    for frame in (1, 2, 3, 4):
+        guard.put(replace(_label(1, frame), source=LabelSource.PROPAGATED, confirmed=False))
+    store.rows[(4, 1)] = replace(store.rows[(4, 1)], source=LabelSource.MANUAL, confirmed=True)  # a person's since
+    assert guard.stop_object(1, 2, "m") and cancel.is_set()
+    assert [label.frame_index for label in guard.take_back()] == [3]
+    assert guard.take_back() == []
+
+
+def test_a_session_with_a_run_and_a_correction_behind_it_replays_to_the_same_labels(tmp_path):
+    from engine.media.fingerprint import media_info
+    from engine.sessions.record import SegmenterInfo, load_session, session_from_log, write_session
+    from engine.sessions.replay import replay_order, replay_session
+
+    import cv2
+
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for index, frame in enumerate(moving_square(12)[0]):
+        cv2.imwrite(str(folder / f"{index:03d}.png"), frame[:, :, ::-1])
+    editor, reported = slow_editor(12, 0.3, folder)
+    try:
+        editor.click(24, 48)
+        editor.apply()
+        (job,) = editor.propagation_jobs()
+        wait_until(lambda: len(reported) >= 6)
+        editor.goto(3)
+        editor.edit_label(1, editor.store.get(editor.media_name, 3, 1).shape)
+        assert job.join(20)
+        editor.take_finished_propagations()
+        recorded = sorted(editor.labels(), key=lambda l: (l.frame_index, l.object_id))
+        data = session_from_log(editor.log.events, media_info(editor.source), editor.ontology,
+                                SegmenterInfo.of(editor.segmenter, editor.quality))
+    finally:
+        editor.close()
+    kinds = [e["kind"] for e in data["events"]]
+    assert kinds.index("take_back") < kinds.index("edit") < kinds.index("propagate")  # as they happened
+    session = load_session(write_session(tmp_path / "S.json", data))
+    order = [session.events[i].kind for i in replay_order(session.events)]
+    assert order.index("propagate") < order.index("take_back") < order.index("edit")  # the run where it started
+    with Editor(ClassicSegmenter(), quality=0.2) as again:
+        report = replay_session(session, folder, again)
+        replayed = sorted(again.labels(), key=lambda l: (l.frame_index, l.object_id))
+    assert report.skipped == []
+    assert [(l.frame_index, l.source, l.confirmed) for l in replayed] == [(l.frame_index, l.source, l.confirmed) for l in recorded]
+    assert [l.frame_index for l in recorded] == [0, 1, 2, 3]

@@ -126,7 +126,7 @@ def test_a_session_with_draws_edits_and_unclicks_replays(editor, tmp_path):
             assert sorted((label.object_id, shape_to_json(label.shape, None)) for label in again.labels()) == recorded
 
 
-def test_exports_leave_point_labels_out_with_a_count(tmp_path):
+def test_exports_keep_point_labels_or_leave_them_out_with_a_count(tmp_path):
     from engine.formats import dataset_from_project, export_dataset
     from engine.project import Project
 
@@ -139,7 +139,12 @@ def test_exports_leave_point_labels_out_with_a_count(tmp_path):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             dataset = dataset_from_project(project)
+            export_dataset(dataset, "coco", tmp_path / "coco")  # COCO keypoints hold the point
+        assert not [w for w in caught if issubclass(w.category, FormatWarning)]
+        assert len(dataset.labels) == 2
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            export_dataset(dataset, "yolo", tmp_path / "yolo")
         assert [str(w.message) for w in caught if issubclass(w.category, FormatWarning)] == [
-            "1 point label(s) left out: this export writes polygons and boxes only"]
-        assert len(dataset.labels) == 1
-        export_dataset(dataset, "coco", tmp_path / "coco")
+            "yolo: 1 point label(s) left out: yolo has no single keypoint "
+            "(point labels travel in coco, cvat-video, cvat-images, labelme, label-studio)"]

@@ -126,7 +126,11 @@ def test_mixed_sizes_paths_leaving_the_folder_and_other_shapes(tmp_path):
         (SHELF.replace('<box label="car" source="manual" occluded="0" xtl="5.00" ytl="5.00" xbr="9.00" ybr="9.00"',
                        '<points label="car" source="manual" occluded="0" points="5.00,5.00"').removesuffix(
             "</box>\n  </image>") + "</points>\n  </image>",
-         r"image\[2\]/points\[0\]: shape type <points> is not supported"),
+         r"image\[2\]/points\[0\]: a <points> of the bounding_box label 'car'"),
+        (SHELF.replace('<box label="car" source="manual" occluded="0" xtl="5.00" ytl="5.00" xbr="9.00" ybr="9.00"',
+                       '<ellipse label="car" source="manual" occluded="0" cx="5" cy="5" rx="2" ry="2"').removesuffix(
+            "</box>\n  </image>") + "</ellipse>\n  </image>",
+         r"image\[2\]/ellipse\[0\]: shape type <ellipse> is not supported"),
         (SHELF.replace('label="person"', 'label="bus"'), r"image\[0\]/polygon\[1\]@label: unknown label 'bus'"),
     ]
     for text, message in cases:

@@ -18,7 +18,7 @@ from engine.formats.labelme_import import import_labelme
 from engine.formats.writers import export_dataset
 from engine.geometry import shape_to_mask
 from engine.ontology import Ontology
-from engine.types import Box, Label, MediaInfo, Polygon
+from engine.types import Box, Label, MediaInfo, Point, Polygon
 from tests.formats.test_export_samples import FOLDER, VIDEO, sample_dataset
 
 
@@ -73,6 +73,7 @@ def native(tmp_path):
         _shape("dog", [[200.0, 200.0], [220.0, 200.0], [210.0, 230.0]], group_id=3),  # a second part
         _shape("car", [[300.0, 220.0], [250.0, 120.0]], "rectangle"),  # dragged up-left
         _shape("nose", [[130.0, 100.0]], "point"),
+        _shape("tail", [[1.0, 1.0], [5.0, 5.0]], "line"),
     ]))
     _write(folder, "img_10.json", _labelme("..\\shots\\img_10.jpg", [
         _shape("dog", [[10.0, 20.0], [15.0, 23.0]], "mask", mask=_b64_mask(crop)),
@@ -82,13 +83,15 @@ def native(tmp_path):
 
 
 def test_a_labelme_folder_imports(native):
-    with pytest.warns(FormatWarning, match=r"labelme: 1 point shapes left out"):
+    with pytest.warns(FormatWarning, match=r"labelme: 1 line shapes left out"):
         dataset = import_labelme(native)
     (info,) = dataset.media
     assert info.name == str(native) and (info.width, info.height) == (640, 480)
     assert info.frame_names == ("img_1.jpg", "img_2.jpg", "img_10.jpg")  # the folder's images, natural order
-    assert [(c.name, c.shape) for c in dataset.ontology] == [("dog", "polygon"), ("car", "bounding_box")]
+    assert [(c.name, c.shape) for c in dataset.ontology] == [
+        ("dog", "polygon"), ("car", "bounding_box"), ("nose", "point")]
     labels = {(l.frame_index, l.class_name): l for l in dataset.labels}
+    assert labels[(0, "nose")].shape == Point(129.5, 99.5)  # LabelMe's canvas is pixel edges
     dog = labels[(0, "dog")]
     assert dog.object_id == 3 and len(dog.shape.parts) == 2  # one object: two shapes of group 3
     assert dog.shape.parts[0][0].tolist() == [[100.5, 80.0], [160.0, 80.0], [160.0, 150.25], [100.5, 150.25]]
@@ -220,8 +223,8 @@ def test_other_json_files_empty_folders_and_links_out_are_refused(tmp_path):
 def test_the_cli_imports_a_labelme_folder_and_exports_it_again(tmp_path, native, capsys):
     assert main(["import", str(tmp_path / "project"), "--format", "labelme", str(native), "--json"]) == 0
     out, err = capsys.readouterr()
-    assert json.loads(out)["labels"] == 4
-    assert "framewise: warning: labelme: 1 point shapes left out" in err
+    assert json.loads(out)["labels"] == 5
+    assert "framewise: warning: labelme: 1 line shapes left out" in err
     assert main(["export", str(tmp_path / "project"), "--format", "labelme", "--out", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out" / "shots").iterdir()) == ["img_1.json", "img_10.json", "img_2.json"]
     document = json.loads((tmp_path / "out" / "shots" / "img_10.json").read_text())

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOCK = """
 import sys
 
-BLOCKED = ("torch", "torchvision", "segment_anything", "ray")
+BLOCKED = ("torch", "torchvision", "segment_anything", "sam2", "ray")
 
 
 class BlockExtras:
@@ -73,7 +73,8 @@ print(json.dumps(report))
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k != "FRAMEWISE_SAM_CHECKPOINT"} | (env or {})
+    environ = {k: v for k, v in os.environ.items() if k not in ("FRAMEWISE_SAM_CHECKPOINT", "FRAMEWISE_SAM2_CHECKPOINT")}
+    environ |= env or {}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=300, env=environ)
 
 
@@ -108,4 +109,20 @@ def test_sam_without_the_extra_is_one_line(tmp_path):
         assert result.stdout == ""
         assert result.stderr == (
             "framewise: error: the sam backend needs PyTorch and segment-anything: pip install 'framewise[sam]'\n"
+        )
+
+
+def test_sam2_without_the_extra_is_one_line(tmp_path):
+    checkpoint = tmp_path / "x.pt"
+    checkpoint.write_bytes(b"not read: the extra is checked first")
+    code = BLOCK + "from engine.cli.main import main\nsys.exit(main(sys.argv[1:]))\n"
+    ways = [
+        (["--backend", "sam2", "--checkpoint", str(checkpoint)], {}),
+        ([], {"FRAMEWISE_SAM2_CHECKPOINT": str(checkpoint)}),
+    ]
+    for extra, env in ways:
+        result = _run(["-c", code, "segment", "sample_media/still.jpg", "--point", "361,240", *extra], env)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == (
+            "framewise: error: the sam2 backend needs PyTorch and SAM 2: pip install 'framewise[sam2]' (see the README)\n"
         )

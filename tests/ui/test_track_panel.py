@@ -1,7 +1,9 @@
-"""The track panel's runs and the per-object colours, without a window."""
+"""The track panel's runs and the per-object colours, without a window; and, in the real
+window, the track panel lined up with the timeline above it."""
 
 from __future__ import annotations
 
+from tests.ui.gui import apply_ball, focus_window, pump, xdotool
 from ui.colours import object_colour, object_title
 from ui.playback import play_delay
 from ui.review import keyframes_around
@@ -49,3 +51,46 @@ def test_a_row_never_draws_more_segments_than_pixels_and_flags_stay_visible():
     # a short clip: one segment per run, with its frames
     short = row_segments([(0, 0, "confirmed"), (1, 5, "propagated")], 6, 600)
     assert [(kind, first, last) for _, _, kind, first, last in short] == [("confirmed", 0, 0), ("propagated", 1, 5)]
+
+
+def cursor_x(canvas, tag: str) -> float:
+    """Screen x of the vertical line tagged ``tag`` on ``canvas``."""
+    lines = [item for item in canvas.find_withtag(tag) if canvas.type(item) == "line"]
+    assert len(lines) == 1
+    x0, _, x1, _ = canvas.coords(lines[0])
+    assert x0 == x1
+    return canvas.winfo_rootx() + x0
+
+
+def test_the_track_panel_cursor_is_under_the_timeline_cursor_and_both_seek_alike(app):
+    apply_ball(app)  # object 1: a row in the track panel
+    focus_window(app)
+    timeline, rows = app.timeline, app.tracks.canvas
+    assert list(app.tracks.tracks) == [1]
+    assert abs(timeline.winfo_width() - rows.winfo_width()) <= 1  # one column, one width
+    seen = []
+    for frame in (0, 1, 7, 24, 46, 47):
+        app.goto(frame)
+        app.wait_idle()
+        pump(app.root, 0.05)
+        assert app.state.frame_index == frame
+        x = cursor_x(timeline, "cursor")
+        assert abs(x - cursor_x(rows, "track-cursor")) <= 1, frame
+        seen.append(x)
+    assert seen == sorted(seen) and len(set(seen)) == len(seen)  # the cursor moves right, frame by frame
+    # a real click at one screen x, on the timeline and then on the object's row: one frame
+    row_y = rows.winfo_rooty() + 8
+    timeline_y = timeline.winfo_rooty() + timeline.winfo_height() // 2
+    for x in (int(seen[1]), int(seen[2]) + 3, int(seen[3]), int(seen[4]) - 2):
+        frames = []
+        for y in (timeline_y, row_y):
+            app.goto(30 if frames else 12)
+            app.wait_idle()
+            before = app.state.frame_index
+            xdotool(app, "mousemove", "--sync", str(x), str(y), "click", "1")
+            assert app.state.frame_index != before
+            frames.append(app.state.frame_index)
+        assert frames[0] == frames[1], (x, frames)
+    # the frames under the clicks are the ones whose cursors were at those x
+    xdotool(app, "mousemove", "--sync", str(int(seen[3])), str(row_y), "click", "1")
+    assert app.state.frame_index == 24

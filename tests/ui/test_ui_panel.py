@@ -32,7 +32,7 @@ from tests.ui.gui import (
 from tests.ui.test_ui_dialogs import drive_dialog
 from ui.keys import SHORTCUT_HELP, shortcut_table
 from ui.menus import ask_open
-from ui.sam_panel import SAM_TITLE, WEIGHT_FREE_TITLE, SamPanel
+from ui.sam_panel import SAM2_TITLE, SAM_TITLE, WEIGHT_FREE_TITLE, SamPanel
 from ui.screen import initial_size
 from ui.shortcut_sheet import key_text, shortcut_rows
 
@@ -91,13 +91,14 @@ def test_sam_panel_sits_beside_the_frame_and_names_the_weight_free_segmenter(app
     assert app.state.selection is not None and app.state.selection[BALL_CLICK[1], BALL_CLICK[0]]
 
 
-def test_sam_panel_names_sam_when_sam_answers(screen):
+@pytest.mark.parametrize(("backend", "title"), [("sam", SAM_TITLE), ("sam2", SAM2_TITLE)])
+def test_sam_panel_names_sam_when_sam_answers(screen, backend, title):
     root = tk.Tk()
     try:
-        panel = SamPanel(root, on_quality=lambda q: None, on_reset=lambda: None, on_apply=lambda: None, backend="sam")
+        panel = SamPanel(root, on_quality=lambda q: None, on_reset=lambda: None, on_apply=lambda: None, backend=backend)
         panel.pack()
         root.update()
-        assert panel.heading.cget("text") == SAM_TITLE
+        assert panel.heading.cget("text") == title
         assert not panel.note.winfo_ismapped()
     finally:
         root.destroy()
