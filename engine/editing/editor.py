@@ -272,10 +272,7 @@ class Editor(ObjectEdits, PropagationRuns):
             self.selection = selection
             raise
         if self.permanent and self.auto_propagate:
-            if self.background:
-                self.start_propagation(1, object_ids=[label.object_id])
-            else:
-                self.propagate(1, object_ids=[label.object_id])
+            self._carry(label)
         return label
 
     def labels(self, frame_index: int | None = None) -> list[Label]:

@@ -33,6 +33,7 @@ class PropagationRuns:
     media_name: str
     quality: float
     on_progress: Callable[[PropagationProgress], None] | None
+    background: bool
     _cancel: threading.Event | None
     _jobs: list[PropagationJob]
     _jobs_lock: threading.Lock
@@ -66,6 +67,23 @@ class PropagationRuns:
         self._record("propagate", at_frame=start, objects=list(result.object_ids), direction=direction,
                      until=result.last, changes=result.changes)
         return result
+
+    def _carry(self, label: Label) -> None:
+        """Permanent drawing after `apply`: ``label``'s object is carried forwards and
+        backwards, each way up to its next confirmed frame (a correction re-runs only the
+        frames between its neighbours), in the background when ``background`` is on. A side
+        with no frame to go to (the media's end, a confirmed label next to it) starts no run."""
+        length = len(self.server.source)
+        for direction in (1, -1):
+            near = label.frame_index + direction
+            beside = self.store.get(self.media_name, near, label.object_id) if 0 <= near < length else None
+            if not 0 <= near < length or (beside is not None and beside.confirmed
+                                           and beside.source != LabelSource.PROPAGATED):
+                continue
+            if self.background:
+                self.start_propagation(direction, object_ids=[label.object_id])
+            else:
+                self.propagate(direction, object_ids=[label.object_id])
 
     def cancel_propagation(self) -> None:
         """Stop every running propagation (the one `propagate` runs and the background

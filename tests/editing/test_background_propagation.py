@@ -72,11 +72,13 @@ def test_a_correction_ahead_stops_the_object_there_and_is_kept():
         assert editor.store.get(editor.media_name, 5, 1) == correction
         first = next(e for e in editor.log.events if e.kind == "propagate" and e.frame_index == 0)
         assert first.frame_index == 0 and first.data["until"] == 4 and first.data["changes"] == 4
-        # With permanent drawing on, the correction is propagated in its turn, from frame 5.
+        # With permanent drawing on, the correction is propagated in its turn from frame 5,
+        # forwards to the end and backwards to frame 1 (frame 0 is confirmed).
         for later in editor.propagation_jobs():
             assert later.join(20)
-        runs = sorted((e.frame_index, e.data["until"]) for e in editor.log.events if e.kind == "propagate")
-        assert runs == [(0, 4), (5, 9)]
+        runs = sorted((e.frame_index, e.data["direction"], e.data["until"]) for e in editor.log.events
+                      if e.kind == "propagate")
+        assert runs == [(0, 1, 4), (5, -1, 1), (5, 1, 9)]
         assert editor.store.get(editor.media_name, 5, 1) == correction
     finally:
         editor.close()
@@ -217,3 +219,24 @@ def test_a_session_with_a_run_and_a_correction_behind_it_replays_to_the_same_lab
     assert report.skipped == []
     assert [(l.frame_index, l.source, l.confirmed) for l in replayed] == [(l.frame_index, l.source, l.confirmed) for l in recorded]
     assert [l.frame_index for l in recorded] == [0, 1, 2, 3]
+
+
+def test_apply_with_permanent_drawing_carries_the_object_both_ways_up_to_confirmed_frames():
+    editor = Editor(ClassicSegmenter(), quality=0.2)
+    editor.open(CountingSource(moving_square(9)[0]))
+    try:
+        editor.permanent = True  # in the caller's thread (background off)
+        editor.toggle_sam()
+        editor.goto(4)
+        editor.click(24 + 8, 48)
+        label = editor.apply()
+        assert sorted(l.frame_index for l in editor.labels() if l.object_id == label.object_id) == list(range(9))
+        runs = sorted((e.data["direction"], e.data["until"]) for e in editor.log.events if e.kind == "propagate")
+        assert runs == [(-1, 0), (1, 8)]
+        editor.goto(0)  # on the first frame there is nothing behind: one run, forwards
+        editor.click(24, 48)
+        second = editor.apply()
+        runs = [e for e in editor.log.events if e.kind == "propagate" and second.object_id in e.data["objects"]]
+        assert [e.data["direction"] for e in runs] == [1]
+    finally:
+        editor.close()
