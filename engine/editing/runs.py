@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from engine.editing.history import RecordingStore
+from engine.errors import EditorStateError
 from engine.propagation.background import PropagationJob, RunGuard
 from engine.propagation.permanent import CachedFrames, PropagationProgress, PropagationResult, run_propagation, start_labels
 from engine.types import Label, LabelSource
@@ -71,19 +72,33 @@ class PropagationRuns:
     def _carry(self, label: Label) -> None:
         """Permanent drawing after `apply`: ``label``'s object is carried forwards and
         backwards, each way up to its next confirmed frame (a correction re-runs only the
-        frames between its neighbours), in the background when ``background`` is on. A side
+        frames between its neighbours), in the background when ``background`` is on: forwards
+        first, then backwards on the same thread's chain, so an apply adds one run at a time. A side
         with no frame to go to (the media's end, a confirmed label next to it) starts no run."""
-        length = len(self.server.source)
+        length, media, ids = len(self.server.source), self.media_name, [label.object_id]
+        sides = []
         for direction in (1, -1):
             near = label.frame_index + direction
-            beside = self.store.get(self.media_name, near, label.object_id) if 0 <= near < length else None
-            if not 0 <= near < length or (beside is not None and beside.confirmed
+            beside = self.store.get(media, near, label.object_id) if 0 <= near < length else None
+            if 0 <= near < length and not (beside is not None and beside.confirmed
                                            and beside.source != LabelSource.PROPAGATED):
-                continue
-            if self.background:
-                self.start_propagation(direction, object_ids=[label.object_id])
-            else:
-                self.propagate(direction, object_ids=[label.object_id])
+                sides.append(direction)
+        if not self.background:
+            for direction in sides:
+                self.propagate(direction, object_ids=ids)
+            return
+
+        def backwards() -> None:  # on the forward run's thread: one run at a time per apply
+            if self.media_name == media:
+                try:
+                    self.start_propagation(-1, object_ids=ids, start=label.frame_index)
+                except EditorStateError:  # its label was deleted meanwhile: nothing to carry
+                    pass
+
+        if sides == [1, -1]:
+            self.start_propagation(1, object_ids=ids, then=backwards)
+        elif sides:
+            self.start_propagation(sides[0], object_ids=ids)
 
     def cancel_propagation(self) -> None:
         """Stop every running propagation (the one `propagate` runs and the background
@@ -94,16 +109,20 @@ class PropagationRuns:
             job.cancel.set()
 
     def start_propagation(self, direction: int = 1, until: int | None = None,
-                          object_ids: Iterable[int] | None = None) -> PropagationJob:
+                          object_ids: Iterable[int] | None = None, *, start: int | None = None,
+                          then: Callable[[], object] | None = None) -> PropagationJob:
         """`propagate` on a thread of its own (`engine.propagation.background`): returns at
         once with the running job; labels land in the store frame by frame while the Editor
         takes other calls. A correction of one of its objects on a frame ahead (`apply` with
         its id, `draw`, `edit_label`, `delete_label`, `mark_outside`) stops that object there;
         `undo`, `redo`, `open` and `close` stop every run first. The ``propagate`` event is
         recorded when the run ends, at its start frame; `take_finished_propagations` hands
-        the ended jobs (result or error) to whoever shows them."""
+        the ended jobs (result or error) to whoever shows them. ``start``: the frame it starts
+        from (default the current one); ``then``: called on the run's thread when it ended
+        without being cancelled or stopped (the next run of a chain)."""
         server = self.server  # raises when no media is open
-        start, media, quality, store = self.frame_index, self.media_name, self.quality, self.store
+        start = self.frame_index if start is None else int(start)
+        media, quality, store = self.media_name, self.quality, self.store
         ids = sorted(start_labels(store.labels(media, start), start, object_ids))
         guard = RunGuard(store, start, direction, ids, threading.Event())
 
@@ -128,6 +147,8 @@ class PropagationRuns:
                                  cancelled=result.cancelled or target.cancel.is_set())
             self._record("propagate", at_frame=start, objects=list(result.object_ids), direction=direction,
                          until=result.last, changes=result.changes, back=len(self.log.events) - started)
+            if then is not None and not target.cancel.is_set():
+                then()
             return result
 
         started = len(self.log.events)  # a replay runs it here, before what was done meanwhile
@@ -151,11 +172,12 @@ class PropagationRuns:
 
     def stop_propagations(self, timeout: float = 60.0) -> None:
         """Cancel the background runs and wait for them to end (before undo, redo, open)."""
-        jobs = self.propagation_jobs()
-        for job in jobs:
-            job.cancel.set()
-        for job in jobs:
-            job.join(timeout)
+        for _ in range(3):  # a run that ended as it was stopped may have started the next of its chain
+            jobs = self.propagation_jobs()
+            for job in jobs:
+                job.cancel.set()
+            for job in jobs:
+                job.join(timeout)
 
     def _stop_runs_at(self, object_id: int | None, frame_index: int) -> None:
         """A correction of ``object_id`` on ``frame_index``: background runs carrying that

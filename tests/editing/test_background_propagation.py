@@ -73,9 +73,11 @@ def test_a_correction_ahead_stops_the_object_there_and_is_kept():
         first = next(e for e in editor.log.events if e.kind == "propagate" and e.frame_index == 0)
         assert first.frame_index == 0 and first.data["until"] == 4 and first.data["changes"] == 4
         # With permanent drawing on, the correction is propagated in its turn from frame 5,
-        # forwards to the end and backwards to frame 1 (frame 0 is confirmed).
-        for later in editor.propagation_jobs():
-            assert later.join(20)
+        # forwards to the end, then (one run at a time) backwards to frame 1 (frame 0 is confirmed).
+        wait_until(lambda: any(e.kind == "propagate" and e.data["direction"] == -1 for e in editor.log.events), 40)
+        assert not editor.propagation_jobs()
+        order = [e.data["direction"] for e in editor.log.events if e.kind == "propagate" and e.frame_index == 5]
+        assert order == [1, -1]  # the backward run starts when the forward one has ended
         runs = sorted((e.frame_index, e.data["direction"], e.data["until"]) for e in editor.log.events
                       if e.kind == "propagate")
         assert runs == [(0, 1, 4), (5, -1, 1), (5, 1, 9)]
