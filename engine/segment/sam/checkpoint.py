@@ -17,7 +17,7 @@ from segment_anything.modeling import Sam
 
 from engine.errors import CheckpointError
 from engine.segment.sam.build import PIXEL_MEAN, PIXEL_STD, SamConfig, build_sam_from_config
-from engine.segment.sam.weights import ENCODER, check_fit, check_tensors, fail, file_digest, first_line, read_state_dict
+from engine.segment.sam.weights import ENCODER, check_fit, check_tensors, fail, file_digest, first_line, identify, read_state_dict
 
 __all__ = [
     "ENCODER", "REQUIRED_KEYS", "check_tensors", "detect_config", "file_digest", "first_line", "load_sam",
@@ -110,14 +110,7 @@ def load_sam(path: str | os.PathLike[str]) -> tuple[Sam, SamConfig, str]:
     """
     path = os.fspath(path)
     state_dict = read_state_dict(path)
-    if SAM2_KEY in state_dict:
-        raise _fail(path, "this is a SAM 2 checkpoint: use --backend sam2")
-    try:
-        config = detect_config(state_dict)
-    except KeyError as error:
-        raise _fail(path, f"is not a SAM state dict (no tensor {error.args[0]!r})") from error
-    except (ValueError, IndexError, AttributeError) as error:
-        raise _fail(path, f"is not a usable SAM state dict ({first_line(error)})") from error
+    config = identify(path, state_dict, detect_config, "SAM", SAM2_KEY, "this is a SAM 2 checkpoint: use --backend sam2")
     # Built on the meta device and filled with the checkpoint's tensors (assign=True):
     # no time spent on a random initialisation that would be overwritten (seconds for vit_h).
     with torch.device("meta"):

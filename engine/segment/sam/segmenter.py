@@ -31,14 +31,8 @@ from engine.segment.sam.checkpoint import load_sam
 from engine.segment.sam.decode import FastMaskDecoder
 from engine.segment.sam.encode import SamImageEncoder
 from engine.segment.sam.render import render_mask
+from engine.segment.sam.weights import placement
 from engine.types import Embedding, Prompt, Proposal, check_quality
-
-FEATURE_DTYPES = ("float16", "float32")
-
-
-def default_device() -> torch.device:
-    """CUDA when a GPU is usable, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class SamSegmenter:
@@ -60,12 +54,9 @@ class SamSegmenter:
         device: str | torch.device | None = None,
         feature_dtype: str = "float16",
     ) -> None:
-        if feature_dtype not in FEATURE_DTYPES:
-            raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {feature_dtype!r}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device, self.feature_dtype = placement(device, feature_dtype)
         self.sam = model.to(self.device).eval()
         self.model = model_name
-        self.feature_dtype = np.dtype(feature_dtype)
         self.encoder = SamImageEncoder(self.sam)
         self.decoder = FastMaskDecoder(self.sam)
         prompt_encoder = self.sam.prompt_encoder

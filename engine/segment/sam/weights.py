@@ -20,11 +20,15 @@ import os
 import pickletools
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
+import numpy as np
 import torch
 
 from engine.errors import CheckpointError
+
+T = TypeVar("T")
 
 ENCODER = "image_encoder."
 
@@ -32,6 +36,21 @@ ENCODER = "image_encoder."
 def fail(path: str, problem: str, label: str = "SAM") -> CheckpointError:
     """The one-line error for the ``label`` checkpoint at ``path``."""
     return CheckpointError(f"{label} checkpoint {path}: {problem}")
+
+
+def identify(path: str, state_dict: Mapping[str, torch.Tensor], detect: Callable[[Mapping[str, torch.Tensor]], T],
+             label: str, other_key: str, other: str) -> T:
+    """``detect(state_dict)`` (a backend's model variant), or one `CheckpointError` line: the
+    other backend's checkpoint (it holds ``other_key``: ``other`` says which backend to use),
+    a missing tensor, or one that does not read as the backend's."""
+    if other_key in state_dict:
+        raise fail(path, other, label)
+    try:
+        return detect(state_dict)
+    except KeyError as error:
+        raise fail(path, f"is not a {label} state dict (no tensor {error.args[0]!r})", label) from error
+    except (ValueError, IndexError, AttributeError) as error:
+        raise fail(path, f"is not a usable {label} state dict ({first_line(error)})", label) from error
 
 
 def first_line(error: BaseException, limit: int = 160) -> str:
@@ -243,3 +262,20 @@ def file_digest(path: str, length: int = 8) -> str:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()[:length]
+
+
+FEATURE_DTYPES = ("float16", "float32")
+"""dtypes the SAM backends may cache image features in."""
+
+
+def default_device() -> torch.device:
+    """CUDA when a GPU is usable, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def placement(device: str | torch.device | None, feature_dtype: str) -> tuple[torch.device, np.dtype]:
+    """The torch device a SAM backend runs on (default `default_device`) and the numpy dtype
+    it caches features in (one of `FEATURE_DTYPES`, else ValueError)."""
+    if feature_dtype not in FEATURE_DTYPES:
+        raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {feature_dtype!r}")
+    return (torch.device(device) if device is not None else default_device()), np.dtype(feature_dtype)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from engine.errors import CheckpointError
-from engine.segment.sam.weights import check_fit, fail, file_digest, first_line, read_state_dict
+from engine.segment.sam.weights import check_fit, fail, file_digest, identify, read_state_dict
 from engine.segment.sam2.build import IMAGE_SIZE, Sam2Variant, build_sam2_net, state_dict_shapes
 
 if TYPE_CHECKING:
@@ -72,14 +72,8 @@ def load_sam2(path: str | os.PathLike[str], device: str | torch.device = "cpu") 
     """
     path = os.fspath(path)
     state_dict = read_state_dict(path, LABEL)
-    if SAM1_KEY in state_dict:
-        raise _fail(path, "this is a SAM (1) checkpoint, not a SAM 2 one: use --backend sam")
-    try:
-        variant = detect_variant(state_dict)
-    except KeyError as error:
-        raise _fail(path, f"is not a SAM 2 state dict (no tensor {error.args[0]!r})") from error
-    except (ValueError, IndexError, AttributeError) as error:
-        raise _fail(path, f"is not a usable SAM 2 state dict ({first_line(error)})") from error
+    variant = identify(path, state_dict, detect_variant, LABEL, SAM1_KEY,
+                       "this is a SAM (1) checkpoint, not a SAM 2 one: use --backend sam")
     # Every tensor checked against the variant's shapes before any is converted or copied.
     check_fit(path, variant.name, state_dict_shapes(variant), state_dict, LABEL)
     net = build_sam2_net(variant, "cpu", IMAGE_SIZE)

@@ -33,6 +33,7 @@ import torch
 from engine.errors import PromptError
 from engine.segment.base import LOGIT_SIDE, logit_grid
 from engine.segment.sam.render import render_mask
+from engine.segment.sam.weights import placement
 from engine.segment.sam2.checkpoint import load_sam2
 from engine.segment.sam2.encode import Sam2ImageEncoder
 from engine.types import Embedding, Prompt, Proposal, check_quality
@@ -40,15 +41,10 @@ from engine.types import Embedding, Prompt, Proposal, check_quality
 if TYPE_CHECKING:
     from sam2.modeling.sam2_base import SAM2Base
 
-FEATURE_DTYPES = ("float16", "float32")
 LOGIT_CLAMP = 32.0
 """SAM2ImagePredictor clamps the low-resolution logits it returns to ±32."""
 FEATURE_KEYS = ("image_embed", "high_res_0", "high_res_1")
 
-
-def default_device() -> torch.device:
-    """CUDA when a GPU is usable, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def to_shared_layout(native: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
@@ -98,12 +94,9 @@ class Sam2Segmenter:
         device: str | torch.device | None = None,
         feature_dtype: str = "float16",
     ) -> None:
-        if feature_dtype not in FEATURE_DTYPES:
-            raise ValueError(f"feature_dtype must be one of {FEATURE_DTYPES}, got {feature_dtype!r}")
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device, self.feature_dtype = placement(device, feature_dtype)
         self.net = net.to(self.device).eval()
         self.model = model_name
-        self.feature_dtype = np.dtype(feature_dtype)
         self.encoder = Sam2ImageEncoder(self.net)
         self.image_size = self.encoder.image_size
         self._dense_pe: dict[int, torch.Tensor] = {}
